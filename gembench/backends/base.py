@@ -1,0 +1,137 @@
+"""The backend protocol: what every backend module provides.
+
+A :class:`Backend` says whether it can run here (and why not), which dtypes and devices it
+supports, and builds a :class:`Kernel` for an activation, dtype and device. A kernel has a
+``forward`` and a ``grads`` (backward) on the backend's native arrays. Passes (forward, backward,
+forward+backward), timing and memory are the engine's business, never a backend's.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..catalog import Activation
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a backend (or one case of it) can run here; ``reason`` says why not."""
+
+    ok: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+AVAILABLE = Availability(True)
+
+
+class Kernel(ABC):
+    """An activation built by a backend for one dtype and device."""
+
+    #: forward(x, out=...) writes into a preallocated output without a temporary.
+    supports_out: bool = False
+    #: forward is differentiable by torch autograd (the engine may time backward through it).
+    autograd: bool = False
+    #: what the kernel saves for backward, when that is by construction rather than measurable.
+    saved_for_backward: str = ""
+    #: largest |x| for which the kernel returns finite, accurate values (None: the whole dtype),
+    #: with the reason when a kernel outside gembench's control is narrower.
+    domain: float | None = None
+    domain_note: str = ""
+
+    def __init__(self, spec: Activation, dtype: str, device: str) -> None:
+        self.spec = spec
+        self.dtype = dtype
+        self.device = device
+
+    @abstractmethod
+    def forward(self, x: Any, out: Any = None) -> Any:
+        """Return f(x) (into ``out`` when given and :attr:`supports_out`)."""
+
+    @abstractmethod
+    def grads(self, x: Any, dy: Any) -> tuple[Any, dict[str, Any]]:
+        """Return ``(dx, {param: grad})``: the input gradient and, for learnable activations,
+        the parameter gradients (a full reduction over the tensor)."""
+
+    def backward(self, x: Any, dy: Any) -> Any:
+        """Return dx = dy * f'(x)."""
+        return self.grads(x, dy)[0]
+
+
+class Backend(ABC):
+    """One way of running activations (NumPy, eager torch, Triton, ...)."""
+
+    name: str = ""
+    summary: str = ""
+    dtypes: tuple[str, ...] = ("float64", "float32", "float16", "bfloat16")
+    devices: tuple[str, ...] = ("cpu",)
+
+    def availability(self) -> Availability:
+        """Whether the backend can run at all on this machine."""
+        return AVAILABLE
+
+    def unsupported(self, spec: Activation, dtype: str, device: str) -> str | None:
+        """Why this backend cannot run this case, or None when it can."""
+        avail = self.availability()
+        if not avail:
+            return avail.reason
+        if dtype not in self.dtypes:
+            return f"{self.name} does not support {dtype} (supports {', '.join(self.dtypes)})"
+        if device not in self.devices:
+            return f"{self.name} does not run on {device} (runs on {', '.join(self.devices)})"
+        return self.device_unavailable(device)
+
+    def device_unavailable(self, device: str) -> str | None:
+        """Why ``device`` is missing on this machine, or None."""
+        return None
+
+    def timing_unsupported(self, device: str) -> str | None:
+        """Why timings of this backend on ``device`` would mean nothing, or None."""
+        return None
+
+    @abstractmethod
+    def build(self, spec: Activation, dtype: str, device: str) -> Kernel:
+        """Build the activation for a dtype and device."""
+
+    # ---- native arrays
+    @abstractmethod
+    def from_numpy(self, a: np.ndarray, dtype: str, device: str) -> Any:
+        """Convert a NumPy array to a native array of ``dtype`` on ``device``."""
+
+    @abstractmethod
+    def to_numpy(self, a: Any) -> np.ndarray:
+        """Convert a native array to a float64 NumPy array."""
+
+    def empty_like(self, a: Any) -> Any:
+        """An uninitialised native array like ``a`` (for preallocated outputs)."""
+        raise NotImplementedError
+
+    def synchronize(self, device: str) -> None:
+        """Wait for queued work on ``device`` (no-op for synchronous backends)."""
+
+
+class UnavailableBackend(Backend):
+    """Stands in for a backend whose module could not be imported here."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.summary = "(unavailable)"
+        self._reason = reason
+
+    def availability(self) -> Availability:
+        return Availability(False, self._reason)
+
+    def build(self, spec: Activation, dtype: str, device: str) -> Kernel:
+        raise RuntimeError(f"backend {self.name} is unavailable: {self._reason}")
+
+    def from_numpy(self, a: np.ndarray, dtype: str, device: str) -> Any:
+        raise RuntimeError(self._reason)
+
+    def to_numpy(self, a: Any) -> np.ndarray:
+        raise RuntimeError(self._reason)

@@ -1,0 +1,155 @@
+"""Array-namespace adapters: every activation formula is written once against these.
+
+A formula is a Python function ``f(ops, x, p)`` using arithmetic operators, comparisons and the
+few functions below. The same formula then runs on NumPy arrays (reference and ``numpy``
+backend), torch tensors (``torch_eager`` through autograd, ``torch_fused`` analytically),
+mpmath scalars at high precision (tests) and symbolic ONNX values (``onnxruntime`` graphs).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def ipow(a: Any, n: int) -> Any:
+    """``a**n`` for a positive integer n as repeated multiplication (never ``pow``)."""
+    if n < 1:
+        raise ValueError("ipow needs n >= 1")
+    result = None
+    base = a
+    while n:
+        if n & 1:
+            result = base if result is None else result * base
+        n >>= 1
+        if n:
+            base = base * base
+    return result
+
+
+class NumpyOps:
+    """NumPy arrays in one compute dtype (float64 for the reference)."""
+
+    name = "numpy"
+
+    def __init__(self, dtype: Any) -> None:
+        import numpy as np
+
+        self.np = np
+        self.dtype = np.dtype(dtype)
+
+    def where(self, c: Any, a: Any, b: Any) -> Any:
+        return self.np.where(c, a, b).astype(self.dtype, copy=False)
+
+    def abs(self, a: Any) -> Any:
+        return self.np.abs(a)
+
+    def exp(self, a: Any) -> Any:
+        return self.np.exp(a)
+
+    def log1p(self, a: Any) -> Any:
+        return self.np.log1p(a)
+
+    def tanh(self, a: Any) -> Any:
+        return self.np.tanh(a)
+
+    def erfc(self, a: Any) -> Any:
+        from scipy import special
+
+        return special.erfc(a)
+
+    def sigmoid(self, a: Any) -> Any:
+        from scipy import special
+
+        return special.expit(a)
+
+    def softplus(self, a: Any) -> Any:
+        return self.np.logaddexp(self.dtype.type(0), a)
+
+    def clip(self, a: Any, lo: float, hi: float) -> Any:
+        return self.np.clip(a, lo, hi)
+
+
+class TorchOps:
+    """torch tensors; every op is an ordinary differentiable torch op."""
+
+    name = "torch"
+
+    def __init__(self, dtype: Any = None) -> None:
+        import torch
+
+        self.torch = torch
+        self.dtype = dtype
+
+    def where(self, c: Any, a: Any, b: Any) -> Any:
+        t = self.torch
+        if not isinstance(a, t.Tensor) and not isinstance(b, t.Tensor):
+            a = t.full_like(c, a, dtype=self.dtype or t.get_default_dtype())
+        return t.where(c, a, b)
+
+    def abs(self, a: Any) -> Any:
+        return self.torch.abs(a)
+
+    def exp(self, a: Any) -> Any:
+        return self.torch.exp(a)
+
+    def log1p(self, a: Any) -> Any:
+        return self.torch.log1p(a)
+
+    def tanh(self, a: Any) -> Any:
+        return self.torch.tanh(a)
+
+    def erfc(self, a: Any) -> Any:
+        return self.torch.erfc(a)
+
+    def sigmoid(self, a: Any) -> Any:
+        return self.torch.sigmoid(a)
+
+    def softplus(self, a: Any) -> Any:
+        return self.torch.nn.functional.softplus(a)
+
+    def clip(self, a: Any, lo: float, hi: float) -> Any:
+        return self.torch.clamp(a, lo, hi)
+
+
+class MpOps:
+    """mpmath scalars: the formulas evaluated at arbitrary precision (for tests and checks)."""
+
+    name = "mpmath"
+
+    def __init__(self, dps: int = 60) -> None:
+        import mpmath
+
+        mpmath.mp.dps = dps
+        self.m = mpmath
+
+    def where(self, c: Any, a: Any, b: Any) -> Any:
+        return self.m.mpf(a) if c else self.m.mpf(b)
+
+    def abs(self, a: Any) -> Any:
+        return abs(a)
+
+    def exp(self, a: Any) -> Any:
+        return self.m.exp(a)
+
+    def log1p(self, a: Any) -> Any:
+        return self.m.log1p(a)
+
+    def tanh(self, a: Any) -> Any:
+        return self.m.tanh(a)
+
+    def erfc(self, a: Any) -> Any:
+        return self.m.erfc(a)
+
+    def sigmoid(self, a: Any) -> Any:
+        return 1 / (1 + self.m.exp(-a))
+
+    def softplus(self, a: Any) -> Any:
+        return self.m.log1p(self.m.exp(a))
+
+    def clip(self, a: Any, lo: float, hi: float) -> Any:
+        return min(max(a, self.m.mpf(lo)), self.m.mpf(hi))
+
+
+SQRT_HALF = math.sqrt(0.5)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)

@@ -1,0 +1,103 @@
+"""Every backend x activation x dtype, forward and backward, against the float64 reference."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from conftest import SPEC_ARGS, spec_id
+
+import gembench
+import gembench.ops
+from gembench.accuracy import error_in_eps, max_error
+from gembench.dtypes import DTYPES
+from gembench.inputs import adversarial, as_dtype, random_normal
+from gembench.reference import reference_param_grads
+
+FULL = os.environ.get("GEMBENCH_FULL_TESTS") == "1"
+# torch.compile costs seconds per compile: the default run checks it on a focused set
+# (every activation in float32, a few in half precision); GEMBENCH_FULL_TESTS=1 runs it all.
+COMPILE_FOCUS = {"relu", "gelu", "gem", "se_gem", "lambda_gelu_learnable"}
+
+
+def _cases():
+    for b in gembench.backends():
+        for arg in SPEC_ARGS:
+            for dt in DTYPES:
+                marks = []
+                if b == "torch_compile":
+                    if not FULL and not (dt == "float32" or (arg[0] in COMPILE_FOCUS and not arg[1])):
+                        continue
+                    marks = [pytest.mark.slow]
+                yield pytest.param(b, arg, dt, id=f"{b}-{spec_id(arg)}-{dt}", marks=marks)
+
+
+def _run(backend_name: str, arg: tuple, dt: str, seed: int):
+    be = gembench.backend(backend_name)
+    spec = gembench.activation(arg[0], **arg[1])
+    reason = be.unsupported(spec, dt, "cpu")
+    if reason:
+        pytest.skip(reason)
+    d = DTYPES[dt]
+    rng = np.random.default_rng(seed)
+    x = as_dtype(np.concatenate([adversarial(d), random_normal(200, seed)]), d)
+    dy = as_dtype(rng.uniform(0.5, 2.0, x.size) * rng.choice([-1.0, 1.0], x.size), d)
+    kern = be.build(spec, dtype=dt, device="cpu")
+    if kern.domain is not None:  # a kernel outside gembench's control, declared narrower
+        keep = np.abs(x) <= kern.domain
+        assert kern.domain_note and keep.sum() > 0.9 * x.size
+        x, dy = x[keep], dy[keep]
+    xn, dyn = be.from_numpy(x, dt, "cpu"), be.from_numpy(dy, dt, "cpu")
+    y = be.to_numpy(kern.forward(xn))
+    dx, pgrads = kern.grads(xn, dyn)
+    return spec, d, x, dy, y, be.to_numpy(dx), pgrads
+
+
+def _explain(err: np.ndarray, x: np.ndarray, got: np.ndarray, ref: np.ndarray) -> str:
+    i = int(np.argmax(err))
+    return f"worst at x={x[i]!r}: got {got[i]!r}, reference {ref[i]!r} ({err[i]:.3g} eps)"
+
+
+@pytest.mark.parametrize(("backend_name", "arg", "dt"), list(_cases()))
+def test_forward_and_backward_match_reference(backend_name, arg, dt):
+    spec, d, x, dy, y, dx, pgrads = _run(backend_name, arg, dt, seed=hash((backend_name, dt)) % 2**32)
+    ref_y, ref_d = gembench.reference(spec, x)
+    rel = spec.definition.relative_accuracy
+    err_f = error_in_eps(y, ref_y, d, rel)
+    assert err_f.max() <= d.forward_tol, "forward " + _explain(err_f, x, y, ref_y)
+    ref_dx = dy * ref_d
+    err_b = error_in_eps(dx, ref_dx, d, rel)
+    assert err_b.max() <= d.backward_tol, "backward " + _explain(err_b, x, dx, ref_dx)
+    assert set(pgrads) == ({"s"} if spec.learnable else set())
+    if spec.learnable:
+        ref_ds = reference_param_grads(spec, x, dy)["s"]
+        terms = np.abs(spec.param_grad_terms(gembench.ops.NumpyOps(np.float64), x, dy)["s"])
+        got = float(np.asarray(be_to_float(pgrads["s"])))
+        assert abs(got - ref_ds) <= d.backward_tol * d.eps * terms.sum(), (got, ref_ds)
+
+
+def be_to_float(v):
+    return v.detach().cpu().double().numpy() if hasattr(v, "detach") else v
+
+
+def test_error_check_fails_on_wrong_values():
+    """The accuracy check itself can fail: a NaN, a 1% error and a wrong sign are caught."""
+    d = DTYPES["float32"]
+    spec = gembench.activation("gem")
+    x = np.array([0.5, 1.0, 3.0])
+    ref, _ = gembench.reference(spec, x)
+    assert max_error(ref.astype(np.float32), ref, d, spec) <= 0.5
+    assert max_error(ref * 1.01, ref, d, spec) > d.forward_tol
+    assert max_error(np.array([ref[0], np.nan, ref[2]]), ref, d, spec) == np.inf
+    assert max_error(np.array([ref[0], np.inf, ref[2]]), ref, d, spec) == np.inf
+    assert max_error(-ref, ref, d, spec) > d.forward_tol
+
+
+def test_relative_accuracy_catches_tiny_errors_at_eps_scale():
+    """At the eps scale, an absolute-only check would pass garbage; the GEM check does not."""
+    d = DTYPES["float32"]
+    spec = gembench.activation("e_gem", eps=1e-6)
+    x = np.array([1e-6, 2e-6])
+    ref, _ = gembench.reference(spec, x)
+    assert max_error(ref * 1.001, ref, d, spec) > d.forward_tol
