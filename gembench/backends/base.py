@@ -63,6 +63,10 @@ class Kernel(ABC):
         """Return dx = dy * f'(x)."""
         return self.grads(x, dy)[0]
 
+    def describe(self) -> dict[str, Any]:
+        """Facts worth recording with each case (provider, graph nodes, block size, ...)."""
+        return {}
+
 
 class Backend(ABC):
     """One way of running activations (NumPy, eager torch, Triton, ...)."""
@@ -71,6 +75,16 @@ class Backend(ABC):
     summary: str = ""
     dtypes: tuple[str, ...] = ("float64", "float32", "float16", "bfloat16")
     devices: tuple[str, ...] = ("cpu",)
+    #: the first call compiles: the engine records first-call minus steady-state time.
+    compiles: bool = False
+
+    def configure(self, threads: int | None = None) -> None:
+        """Apply run-wide settings before :meth:`build` (e.g. a session's thread count)."""
+
+    def worker_env(self, device: str, run_dir: str) -> dict[str, str]:
+        """Environment variables a worker process needs from its start for this backend
+        (e.g. ``TRITON_INTERPRET=1``, a fresh compile cache under ``run_dir``)."""
+        return {}
 
     def availability(self) -> Availability:
         """Whether the backend can run at all on this machine."""

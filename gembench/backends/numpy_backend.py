@@ -64,4 +64,3 @@ class NumpyBackend(Backend):
         return np.empty_like(a)
 
 
-BACKEND = NumpyBackend

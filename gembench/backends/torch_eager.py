@@ -84,4 +84,3 @@ class EagerBackend(TorchBackend):
         return EagerKernel(spec, dtype, device)
 
 
-BACKEND = EagerBackend

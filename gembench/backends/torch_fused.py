@@ -59,4 +59,3 @@ class FusedBackend(TorchBackend):
         return FusedKernel(spec, dtype, device)
 
 
-BACKEND = FusedBackend
