@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
 
 from tabulate import tabulate
 
@@ -36,11 +38,67 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_out(suite_name: str, resume: bool) -> Path:
+    root = Path("results") / suite_name
+    if resume:
+        runs = sorted(p for p in root.glob("*") if (p / "results.jsonl").exists())
+        if not runs:
+            raise UserError(f"--resume: no earlier run of suite {suite_name!r} under {root}/")
+        return runs[-1]
+    return root / datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner import RunError, run_suite
+    from .suite import SuiteError, load_suite
+    from .summary import print_summary
+
+    try:
+        suite = load_suite(args.suite, quick=args.quick, device=args.device)
+    except SuiteError as exc:
+        raise UserError(str(exc)) from None
+    out = Path(args.out) if args.out else _default_out(suite.name, args.resume)
+    print(f"gembench: suite {suite.name} ({len(suite.cases)} cases) -> {out}/results.jsonl",
+          file=sys.stderr)
+    try:
+        results = run_suite(suite, out, resume=args.resume, filter_expr=args.filter,
+                            progress=not args.no_progress, allocator=args.allocator)
+    except RunError as exc:
+        raise UserError(str(exc)) from None
+    failed = print_summary(results)
+    report = _write_report([results], None)
+    if report:
+        print(f"report: {report}")
+    return 1 if failed else 0
+
+
+def _write_report(results: list[Path], out: Path | None) -> Path | None:
+    try:
+        from .report import write_report
+    except ImportError:
+        return None
+    return write_report(results, out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gembench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="activations with parameters; backends with availability")
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", help="run a suite file; write results (JSON lines) and a report")
+    p.add_argument("suite", help="suite YAML file, e.g. suites/smoke.yaml")
+    p.add_argument("--out", help="output directory (default results/SUITE/TIMESTAMP)")
+    p.add_argument("--filter", help="only cases matching, e.g. 'backend=torch_*,pass=forward'")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run, skipping finished cases")
+    p.add_argument("--quick", action="store_true", help="a tenth of the timing budget")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], help="override the suite's devices")
+    p.add_argument("--allocator", choices=["default", "caching"],
+                   help="override the suite's glibc allocator setting (caching: keep freed "
+                        "memory, MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ = 4 GiB)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
     return parser
 
 

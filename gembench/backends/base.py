@@ -81,6 +81,10 @@ class Backend(ABC):
     def configure(self, threads: int | None = None) -> None:
         """Apply run-wide settings before :meth:`build` (e.g. a session's thread count)."""
 
+    def reset(self) -> None:
+        """Forget state left by earlier cases (the engine calls this before each case builds
+        its kernels; e.g. dynamo's caches)."""
+
     def worker_env(self, device: str, run_dir: str) -> dict[str, str]:
         """Environment variables a worker process needs from its start for this backend
         (e.g. ``TRITON_INTERPRET=1``, a fresh compile cache under ``run_dir``)."""

@@ -1,0 +1,80 @@
+"""A case: one measurement the runner makes (activation x backend x dtype x shape x pass ...)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .catalog import Activation, activation
+
+PASSES = ("forward", "backward", "forward_backward")
+
+
+@dataclass(frozen=True)
+class Case:
+    """Everything that identifies one measurement; plain data, sent to worker processes."""
+
+    backend: str
+    activation: str
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
+    dtype: str = "float32"
+    device: str = "cpu"
+    shape: tuple[int, ...] = (1024,)
+    pass_: str = "forward"
+    threads: int = 1
+    allocator: str = "default"
+    context: str = "elementwise"
+
+    @property
+    def spec(self) -> Activation:
+        return activation(self.activation, **self.params)
+
+    @property
+    def label(self) -> str:
+        return self.spec.label
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def case_id(self) -> str:
+        shape = "x".join(map(str, self.shape))
+        return "/".join([self.context, self.backend, self.label, self.dtype, self.device, shape,
+                         self.pass_, f"t{self.threads}", self.allocator])
+
+    def baseline(self) -> Case:
+        """The ReLU case this one is compared with (same everything else)."""
+        return Case(**{**self.to_dict(), "activation": "relu", "params": {}})
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["shape"] = list(self.shape)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Case:
+        d = dict(d)
+        d["shape"] = tuple(d["shape"])
+        return cls(**d)
+
+    def record_fields(self) -> dict[str, Any]:
+        """The identifying fields as they appear in a results record."""
+        d = self.to_dict()
+        d["pass"] = d.pop("pass_")
+        return {"case_id": self.case_id, "label": self.label, "numel": self.numel, **d}
+
+    def __hash__(self) -> int:
+        return hash(self.case_id)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Case) and other.case_id == self.case_id
+
+    def __repr__(self) -> str:
+        return f"Case({self.case_id})"
+
+
+def params_key(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True)

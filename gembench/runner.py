@@ -1,0 +1,240 @@
+"""The runner: suite -> cases -> worker processes -> results file (-> report).
+
+Cases are grouped by the environment their worker needs; each group runs in a worker process,
+so a crash, hang or out-of-memory in one case is recorded as that case's failure and the run
+goes on in a fresh worker.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import selectors
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .backends import backend
+from .cases import Case
+from .environment import ALLOCATOR_SETTINGS, capture
+from .results import SCHEMA_VERSION, ResultsWriter, read_records
+from .suite import Suite, Timing
+
+_STARTUP_TIMEOUT_S = 120.0
+
+
+class RunError(Exception):
+    """The run cannot proceed (e.g. ``--resume`` on a results file of another suite)."""
+
+
+def matches(case: Case, expr: str | None) -> bool:
+    """``--filter``: comma-separated terms, all must hold. ``key=glob`` matches a case field
+    (backend, activation, label, dtype, device, pass, shape, threads, allocator, context);
+    a bare term is a glob (or substring) of the case id."""
+    if not expr:
+        return True
+    fields = {k: str(v) for k, v in case.record_fields().items()}
+    fields["shape"] = "x".join(map(str, case.shape))
+    for term in (t.strip() for t in expr.split(",")):
+        if not term:
+            continue
+        if "=" in term:
+            key, pat = term.split("=", 1)
+            if key.strip() not in fields:
+                raise RunError(f"--filter: unknown field {key.strip()!r}; expected one of "
+                               f"{', '.join(sorted(fields))}")
+            if not fnmatch.fnmatchcase(fields[key.strip()], pat.strip()):
+                return False
+        elif not (term in case.case_id or fnmatch.fnmatchcase(case.case_id, term)):
+            return False
+    return True
+
+
+def worker_env(case: Case, run_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env.update(ALLOCATOR_SETTINGS[case.allocator])
+    env["OMP_NUM_THREADS"] = str(case.threads)
+    env["MKL_NUM_THREADS"] = str(case.threads)
+    env["PYTHONUNBUFFERED"] = "1"
+    be = backend(case.backend)
+    env.update(be.worker_env(case.device, str(run_dir)))
+    return env
+
+
+def _group_key(case: Case, run_dir: Path) -> tuple[tuple[str, str], ...]:
+    env = worker_env(case, run_dir)
+    return tuple(sorted((k, v) for k, v in env.items() if k not in os.environ
+                        or os.environ[k] != v))
+
+
+class Worker:
+    """A worker process speaking the JSON-lines protocol of :mod:`gembench.worker`."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gembench.worker"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=self.log, env=env, text=True, bufsize=1,
+        )
+        self.sel = selectors.DefaultSelector()
+        assert self.proc.stdout is not None
+        self.sel.register(self.proc.stdout, selectors.EVENT_READ)
+        hello = self._read(_STARTUP_TIMEOUT_S)
+        if hello is None or not hello.get("ready"):
+            self.close()
+            raise RuntimeError(f"worker did not start (see {log})")
+
+    def _read(self, timeout: float) -> dict[str, Any] | None:
+        assert self.proc.stdout is not None
+        if not self.sel.select(timeout):
+            return None
+        line = self.proc.stdout.readline()
+        return json.loads(line) if line else {}
+
+    def run(self, case: Case, timing: Timing, seed: int) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        msg = {"case": case.to_dict(), "timing": asdict(timing), "seed": seed}
+        try:
+            self.proc.stdin.write(json.dumps(msg) + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            return self._died()
+        reply = self._read(timing.timeout_s)
+        if reply is None:
+            self.close()
+            return {"status": "failed", "reason": f"timed out after {timing.timeout_s:g} s"}
+        if not reply:
+            return self._died()
+        return reply
+
+    def _died(self) -> dict[str, Any]:
+        code = self.proc.wait(timeout=30)
+        why = f"worker process died (exit code {code})"
+        if code in (-9, 137):
+            why += ": killed, most likely out of memory"
+        elif code is not None and code < 0:
+            why += f": signal {-code}"
+        return {"status": "failed", "reason": why}
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def finished_cases(path: Path) -> set[str]:
+    return {r["case_id"] for r in read_records(path) if r.get("kind") == "case"}
+
+
+def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr: str | None = None,
+              progress: bool = True, allocator: str | None = None) -> Path:
+    """Run every case of ``suite`` (matching ``filter_expr``); return the results file."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = out_dir / "results.jsonl"
+    cases = [c for c in suite.cases if matches(c, filter_expr)]
+    if allocator:
+        cases = list({Case(**{**c.to_dict(), "shape": tuple(c.shape), "allocator": allocator}):
+                      None for c in cases})
+    writer = ResultsWriter(results)
+    done: set[str] = set()
+    if results.exists() and results.stat().st_size:
+        if not resume:
+            raise RunError(f"{results} exists; pass --resume to continue it or choose another "
+                           "--out")
+        head = next(iter(read_records(results)), {})
+        if head.get("suite_sha256") != suite_hash(suite):
+            raise RunError(f"{results} was written by a different suite file; refusing to "
+                           "resume into it")
+        done = finished_cases(results)
+    else:
+        writer.append(run_record(suite))
+    todo = [c for c in cases if c.case_id not in done]
+    groups: dict[Any, list[Case]] = {}
+    for c in todo:
+        groups.setdefault(_group_key(c, out_dir), []).append(c)
+
+    bar = _progress(len(cases), len(cases) - len(todo), progress)
+    try:
+        for key, group in groups.items():
+            _run_group(group, suite, out_dir, writer, bar)
+    finally:
+        bar.close()
+    return results
+
+
+def _run_group(group: list[Case], suite: Suite, out_dir: Path, writer: ResultsWriter,
+               bar: Any) -> None:
+    worker: Worker | None = None
+    env = worker_env(group[0], out_dir)
+    try:
+        for case in group:
+            bar.set_postfix_str(f"{case.backend} {case.label} {case.dtype} {case.pass_}"[:60])
+            started = _now()
+            if worker is None or not worker.alive:
+                try:
+                    worker = Worker(env, out_dir / "worker.log")
+                except RuntimeError as exc:
+                    body = {"status": "failed", "reason": str(exc)}
+                    worker = None
+                else:
+                    body = worker.run(case, suite.timing, suite.seed)
+            else:
+                body = worker.run(case, suite.timing, suite.seed)
+            writer.append({"kind": "case", **case.record_fields(), **body, "started": started})
+            bar.update(1)
+    finally:
+        if worker is not None:
+            worker.close()
+
+
+def suite_hash(suite: Suite) -> str | None:
+    from .environment import file_sha256
+
+    return file_sha256(suite.path) if suite.path else None
+
+
+def run_record(suite: Suite) -> dict[str, Any]:
+    return {
+        "kind": "run",
+        "schema": SCHEMA_VERSION,
+        "gembench": __version__,
+        "started": _now(),
+        "suite": suite.name,
+        "suite_path": str(suite.path) if suite.path else None,
+        "suite_sha256": suite_hash(suite),
+        "description": suite.description,
+        "timing_policy": asdict(suite.timing),
+        "seed": suite.seed,
+        "environment": capture(suite.path),
+    }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _progress(total: int, initial: int, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="case",
+                dynamic_ncols=True, file=sys.stderr)
+
+
+def iter_cases(path: Path) -> Iterable[dict[str, Any]]:
+    return (r for r in read_records(path) if r.get("kind") == "case")
+
+
+__all__ = ["RunError", "matches", "run_suite"]

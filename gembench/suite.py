@@ -1,0 +1,279 @@
+"""Suite files: YAML under ``suites/``, validated against a JSON schema, expanded into cases.
+
+Every mistake in a suite file becomes a :class:`SuiteError` naming the file, the key path, what
+was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from . import presets
+from .backends import backends
+from .cases import PASSES, Case
+from .catalog import CATALOG, ParameterError, activation
+from .dtypes import DTYPES
+
+
+class SuiteError(Exception):
+    """A suite file is unreadable or wrong; the message says where and what."""
+
+
+_NUM = {"type": "number"}
+_POS_INT = {"type": "integer", "minimum": 1}
+_LIST_OR_ONE = lambda item: {"anyOf": [item, {"type": "array", "items": item, "minItems": 1}]}  # noqa: E731
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["activations", "backends"],
+    "properties": {
+        "name": {"type": "string"},
+        "description": {"type": "string"},
+        "context": {"enum": ["elementwise", "mlp_block", "conv_block"]},
+        "activations": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "anyOf": [
+                    {"type": "string"},
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["name"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "params": {
+                                "type": "object",
+                                "additionalProperties": _LIST_OR_ONE(_NUM),
+                            },
+                        },
+                    },
+                ]
+            },
+        },
+        "backends": {"anyOf": [{"const": "all"}, {"type": "array", "minItems": 1,
+                                                  "items": {"enum": backends()}}]},
+        "shapes": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "anyOf": [
+                    {"enum": sorted(presets.ELEMENTWISE)},
+                    _POS_INT,
+                    {"type": "array", "items": _POS_INT, "minItems": 1},
+                    {"type": "object", "additionalProperties": False,
+                     "required": ["sweep"],
+                     "properties": {"sweep": {"type": "array", "items": _POS_INT,
+                                              "minItems": 2, "maxItems": 2}}},
+                ]
+            },
+        },
+        "dtypes": _LIST_OR_ONE({"enum": list(DTYPES)}),
+        "devices": _LIST_OR_ONE({"enum": ["cpu", "cuda", "auto"]}),
+        "passes": _LIST_OR_ONE({"enum": list(PASSES)}),
+        "threads": _LIST_OR_ONE(_POS_INT),
+        "allocator": _LIST_OR_ONE({"enum": ["default", "caching"]}),
+        "seed": {"type": "integer"},
+        "timing": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "budget_s": {"type": "number", "exclusiveMinimum": 0},
+                "min_samples": {"type": "integer", "minimum": 3},
+                "max_samples": {"type": "integer", "minimum": 3},
+                "warmup": {"type": "integer", "minimum": 0},
+                "target_precision": {"type": "number", "exclusiveMinimum": 0},
+                "min_sample_time_s": {"type": "number", "exclusiveMinimum": 0},
+                "timeout_s": {"type": "number", "exclusiveMinimum": 0},
+                "error_elements": _POS_INT,
+            },
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Repeat policy: samples until ``budget_s`` or ``target_precision`` (IQR/median) is met,
+    never fewer than ``min_samples``; ``timeout_s`` bounds a whole case."""
+
+    budget_s: float = 1.0
+    min_samples: int = 10
+    max_samples: int = 10_000
+    warmup: int = 3
+    target_precision: float = 0.01
+    min_sample_time_s: float = 2e-4
+    timeout_s: float = 600.0
+    error_elements: int = 1 << 20
+
+    def quick(self) -> Timing:
+        """The ``--quick`` policy: a tenth of the budget, 5 samples minimum."""
+        return Timing(self.budget_s / 10, 5, self.max_samples, 1, self.target_precision,
+                      self.min_sample_time_s, self.timeout_s, min(self.error_elements, 1 << 16))
+
+
+@dataclass
+class Suite:
+    name: str
+    path: Path | None
+    cases: list[Case]
+    timing: Timing
+    seed: int = 0
+    description: str = ""
+    skipped: list[tuple[Case, str]] = field(default_factory=list)
+
+
+def _path(err_path: Any) -> str:
+    out = ""
+    for part in err_path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _deepest(err: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For 'none of these alternatives' errors, the sub-error that got furthest into the data."""
+    while err.context:
+        sub = max(err.context, key=lambda e: len(e.absolute_path))
+        if len(sub.absolute_path) <= len(err.absolute_path):
+            break
+        err = sub
+    return err
+
+
+def _describe_error(err: jsonschema.ValidationError) -> str:
+    found = err.instance
+    if err.validator == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = sorted(set(found) - set(allowed)) if isinstance(found, dict) else []
+        return f"unknown key {extra[0]!r}; expected one of {', '.join(allowed)}"
+    if err.validator == "required":
+        return err.message
+    if err.validator == "enum":
+        return f"expected one of {', '.join(map(str, err.validator_value))}, found {found!r}"
+    if err.validator == "anyOf":
+        return f"found {found!r} ({type(found).__name__}), which is not {_anyof_text(err.schema)}"
+    if err.validator == "type":
+        return f"expected {err.validator_value}, found {found!r} ({type(found).__name__})"
+    return f"{err.message}"
+
+
+def _anyof_text(schema: dict[str, Any]) -> str:
+    kinds = []
+    for sub in schema.get("anyOf", []):
+        if "enum" in sub:
+            kinds.append("one of " + ", ".join(map(str, sub["enum"])))
+        elif "const" in sub:
+            kinds.append(repr(sub["const"]))
+        elif sub.get("type") == "array":
+            kinds.append("a list")
+        elif sub.get("type") == "object":
+            kinds.append("a mapping with " + ", ".join(sub.get("required", [])))
+        elif "type" in sub:
+            kinds.append(f"a {sub['type']}")
+    return " or ".join(kinds) or "allowed here"
+
+
+def _as_list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else [v]
+
+
+def load_suite(path: str | Path, *, quick: bool = False, device: str | None = None) -> Suite:
+    """Read, validate and expand a suite file into cases."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SuiteError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SuiteError(f"{path}: not valid YAML{where}: {problem}") from None
+    if data is None:
+        raise SuiteError(f"{path}: the file is empty; expected a mapping with keys "
+                         "activations, backends, shapes, dtypes, ...")
+    return parse_suite(data, path, quick=quick, device=device)
+
+
+def parse_suite(data: Any, path: Path | None = None, *, quick: bool = False,
+                device: str | None = None) -> Suite:
+    where = str(path) if path else "<suite>"
+    if not isinstance(data, dict):
+        raise SuiteError(f"{where}: expected a mapping of keys at the top level, "
+                         f"found {type(data).__name__}")
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), e.path))
+    if errors:
+        err = _deepest(max(errors, key=lambda e: len(e.absolute_path)))
+        raise SuiteError(f"{where}: {_path(err.absolute_path)}: {_describe_error(err)}")
+
+    specs = []
+    for i, item in enumerate(data["activations"]):
+        name, grid = (item, {}) if isinstance(item, str) else (item["name"], item.get("params", {}))
+        key = f"activations[{i}]"
+        if name not in CATALOG:
+            raise SuiteError(f"{where}: {key}: unknown activation {name!r}; expected one of "
+                             f"{', '.join(CATALOG)}")
+        keys = list(grid)
+        for values in itertools.product(*(_as_list(grid[k]) for k in keys)):
+            params = dict(zip(keys, values))
+            try:
+                spec = activation(name, **params)
+            except ParameterError as exc:
+                raise SuiteError(f"{where}: {key}.params: {exc}") from None
+            specs.append((name, dict(spec.params)))
+
+    backend_names = backends() if data["backends"] == "all" else data["backends"]
+    shapes: list[tuple[int, ...]] = []
+    for item in data.get("shapes", ["1M"]):
+        if isinstance(item, str):
+            shapes.append(presets.ELEMENTWISE[item])
+        elif isinstance(item, int):
+            shapes.append((item,))
+        elif isinstance(item, dict):
+            lo, hi = item["sweep"]
+            shapes += presets.sweep(lo, hi)
+        else:
+            shapes.append(tuple(item))
+    devices = _as_list(device or data.get("devices", "cpu"))
+    devices = [_resolve_device(d) for d in devices]
+    timing = Timing(**data.get("timing", {}))
+    if timing.max_samples < timing.min_samples:
+        raise SuiteError(f"{where}: timing.max_samples: expected >= min_samples "
+                         f"({timing.min_samples}), found {timing.max_samples}")
+    if quick:
+        timing = timing.quick()
+
+    cases: list[Case] = []
+    seen: set[str] = set()
+    axes = itertools.product(
+        devices, _as_list(data.get("dtypes", "float32")), shapes,
+        _as_list(data.get("threads", 1)), _as_list(data.get("allocator", "default")),
+        _as_list(data.get("passes", list(PASSES))), backend_names,
+        [("relu", {}), *specs],  # the ReLU baseline is always included
+    )
+    for dev, dt, shape, threads, alloc, pass_, be, (act, params) in axes:
+        case = Case(be, act, params, dt, dev, shape, pass_, threads, alloc,
+                    data.get("context", "elementwise"))
+        if case.case_id not in seen:
+            seen.add(case.case_id)
+            cases.append(case)
+    return Suite(data.get("name", path.stem if path else "suite"), path, cases, timing,
+                 data.get("seed", 0), data.get("description", ""))
+
+
+def _resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

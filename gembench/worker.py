@@ -1,0 +1,36 @@
+"""Worker process: measures the cases the runner sends, one JSON line in, one JSON line out.
+
+Started by :mod:`gembench.runner` with the environment a group of cases needs from process
+start (allocator, thread count, Triton interpreter, compile caches). Protocol messages go to
+the original stdout; anything a library prints is sent to stderr instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from .cases import Case
+from .suite import Timing
+
+
+def main() -> int:
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # stray prints (C or Python) go to stderr, not into the protocol
+    sys.stdout = sys.stderr
+    from .measure import measure_safely
+
+    proto.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        msg = json.loads(line)
+        case = Case.from_dict(msg["case"])
+        body = measure_safely(case, Timing(**msg["timing"]), msg["seed"])
+        proto.write(json.dumps(body, default=float) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
