@@ -10,8 +10,8 @@ Public API::
 
 from __future__ import annotations
 
-from .catalog import Activation, ParameterError, activation, activations
 from .backends import backend, backends
+from .catalog import Activation, ParameterError, activation, activations
 from .reference import reference
 
 __version__ = "0.1.0"
@@ -19,10 +19,10 @@ __version__ = "0.1.0"
 __all__ = [
     "Activation",
     "ParameterError",
+    "__version__",
     "activation",
     "activations",
     "backend",
     "backends",
     "reference",
-    "__version__",
 ]

@@ -251,7 +251,7 @@ def _gem_pos_f(ops: Any, x: Any, n2: int, eps: float) -> Any:
 
 
 def _gem_pos_d(ops: Any, x: Any, n2: int, eps: float) -> Any:
-    small, big, u, (xb, q) = _gem_pos_parts(ops, x, n2, eps)
+    _small, big, u, (_xb, q) = _gem_pos_parts(ops, x, n2, eps)
     g = ops.where(big, 1.0 / (1.0 + q), u / (1.0 + u))
     h = ops.where(big, q / (1.0 + q), 1.0 / (1.0 + u))  # 1 - g without cancellation
     return ops.where(x > 0, g * (1.0 + n2 * h), 0.0)
@@ -288,7 +288,7 @@ def _se_neg_parts(ops: Any, x: Any, m: int, eps: float) -> tuple[Any, Any, Any, 
 
 def _segem_f(ops: Any, x: Any, p: Any) -> Any:
     m = 2 * p.N + 1
-    near, far, w, s = _se_neg_parts(ops, x, m, p.eps)
+    _near, far, w, s = _se_neg_parts(ops, x, m, p.eps)
     v = ipow(w, m)
     neg = ops.where(far, -p.eps / (1.0 + ipow(s, m)), -p.eps * v / (1.0 + v))
     return ops.where(x < 0, neg, _gem_pos_f(ops, x, 2 * p.N, p.eps))
@@ -296,7 +296,7 @@ def _segem_f(ops: Any, x: Any, p: Any) -> Any:
 
 def _segem_d(ops: Any, x: Any, p: Any) -> Any:
     m = 2 * p.N + 1
-    near, far, w, s = _se_neg_parts(ops, x, m, p.eps)
+    _near, far, w, s = _se_neg_parts(ops, x, m, p.eps)
     w2n = ipow(w, m - 1)
     v = w2n * w
     s2n1 = ipow(s, m)

@@ -13,7 +13,6 @@ import os
 import selectors
 import subprocess
 import sys
-import time
 from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -168,7 +167,7 @@ def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr:
 
     bar = _progress(len(cases), len(cases) - len(todo), progress)
     try:
-        for key, group in groups.items():
+        for _key, group in groups.items():
             _run_group(group, suite, out_dir, writer, bar)
     finally:
         bar.close()

@@ -7,6 +7,7 @@ was expected and what was found.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,78 +26,91 @@ class SuiteError(Exception):
     """A suite file is unreadable or wrong; the message says where and what."""
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-4`` as a string (it wants ``1.0e-4``); suites read it as a float."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 _NUM = {"type": "number"}
 _POS_INT = {"type": "integer", "minimum": 1}
 _LIST_OR_ONE = lambda item: {"anyOf": [item, {"type": "array", "items": item, "minItems": 1}]}  # noqa: E731
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["activations", "backends"],
-    "properties": {
-        "name": {"type": "string"},
-        "description": {"type": "string"},
-        "context": {"enum": ["elementwise", "mlp_block", "conv_block"]},
-        "activations": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "anyOf": [
-                    {"type": "string"},
-                    {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["name"],
-                        "properties": {
-                            "name": {"type": "string"},
-                            "params": {
-                                "type": "object",
-                                "additionalProperties": _LIST_OR_ONE(_NUM),
+def schema() -> dict[str, Any]:
+    """The JSON schema of suite files (built on call: backends may come from plugins)."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["activations", "backends"],
+        "properties": {
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "context": {"enum": ["elementwise", "mlp_block", "conv_block"]},
+            "activations": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "anyOf": [
+                        {"type": "string"},
+                        {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["name"],
+                            "properties": {
+                                "name": {"type": "string"},
+                                "params": {
+                                    "type": "object",
+                                    "additionalProperties": _LIST_OR_ONE(_NUM),
+                                },
                             },
                         },
-                    },
-                ]
+                    ]
+                },
+            },
+            "backends": {"anyOf": [{"const": "all"}, {"type": "array", "minItems": 1,
+                                                      "items": {"enum": backends()}}]},
+            "shapes": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "anyOf": [
+                        {"enum": sorted(presets.ELEMENTWISE)},
+                        _POS_INT,
+                        {"type": "array", "items": _POS_INT, "minItems": 1},
+                        {"type": "object", "additionalProperties": False,
+                         "required": ["sweep"],
+                         "properties": {"sweep": {"type": "array", "items": _POS_INT,
+                                                  "minItems": 2, "maxItems": 2}}},
+                    ]
+                },
+            },
+            "dtypes": _LIST_OR_ONE({"enum": list(DTYPES)}),
+            "devices": _LIST_OR_ONE({"enum": ["cpu", "cuda", "auto"]}),
+            "passes": _LIST_OR_ONE({"enum": list(PASSES)}),
+            "threads": _LIST_OR_ONE(_POS_INT),
+            "allocator": _LIST_OR_ONE({"enum": ["default", "caching"]}),
+            "seed": {"type": "integer"},
+            "timing": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "budget_s": {"type": "number", "exclusiveMinimum": 0},
+                    "min_samples": {"type": "integer", "minimum": 3},
+                    "max_samples": {"type": "integer", "minimum": 3},
+                    "warmup": {"type": "integer", "minimum": 0},
+                    "target_precision": {"type": "number", "exclusiveMinimum": 0},
+                    "min_sample_time_s": {"type": "number", "exclusiveMinimum": 0},
+                    "timeout_s": {"type": "number", "exclusiveMinimum": 0},
+                    "error_elements": _POS_INT,
+                },
             },
         },
-        "backends": {"anyOf": [{"const": "all"}, {"type": "array", "minItems": 1,
-                                                  "items": {"enum": backends()}}]},
-        "shapes": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "anyOf": [
-                    {"enum": sorted(presets.ELEMENTWISE)},
-                    _POS_INT,
-                    {"type": "array", "items": _POS_INT, "minItems": 1},
-                    {"type": "object", "additionalProperties": False,
-                     "required": ["sweep"],
-                     "properties": {"sweep": {"type": "array", "items": _POS_INT,
-                                              "minItems": 2, "maxItems": 2}}},
-                ]
-            },
-        },
-        "dtypes": _LIST_OR_ONE({"enum": list(DTYPES)}),
-        "devices": _LIST_OR_ONE({"enum": ["cpu", "cuda", "auto"]}),
-        "passes": _LIST_OR_ONE({"enum": list(PASSES)}),
-        "threads": _LIST_OR_ONE(_POS_INT),
-        "allocator": _LIST_OR_ONE({"enum": ["default", "caching"]}),
-        "seed": {"type": "integer"},
-        "timing": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "budget_s": {"type": "number", "exclusiveMinimum": 0},
-                "min_samples": {"type": "integer", "minimum": 3},
-                "max_samples": {"type": "integer", "minimum": 3},
-                "warmup": {"type": "integer", "minimum": 0},
-                "target_precision": {"type": "number", "exclusiveMinimum": 0},
-                "min_sample_time_s": {"type": "number", "exclusiveMinimum": 0},
-                "timeout_s": {"type": "number", "exclusiveMinimum": 0},
-                "error_elements": _POS_INT,
-            },
-        },
-    },
-}
+    }
 
 
 @dataclass(frozen=True)
@@ -192,7 +206,7 @@ def load_suite(path: str | Path, *, quick: bool = False, device: str | None = No
     except OSError as exc:
         raise SuiteError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -210,7 +224,7 @@ def parse_suite(data: Any, path: Path | None = None, *, quick: bool = False,
     if not isinstance(data, dict):
         raise SuiteError(f"{where}: expected a mapping of keys at the top level, "
                          f"found {type(data).__name__}")
-    validator = jsonschema.Draft202012Validator(SCHEMA)
+    validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         err = _deepest(max(errors, key=lambda e: len(e.absolute_path)))

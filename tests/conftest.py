@@ -7,7 +7,7 @@ import os
 # Triton kernels run in the interpreter on machines without a GPU.
 os.environ.setdefault("TRITON_INTERPRET", "1")
 
-import gembench  # noqa: E402
+import gembench
 
 #: Activations at defaults plus the parameter values the papers use.
 SPEC_ARGS: list[tuple[str, dict]] = [(name, {}) for name in gembench.activations()] + [

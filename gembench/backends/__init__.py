@@ -7,6 +7,7 @@ unavailable with the import error as its reason.
 from __future__ import annotations
 
 import importlib
+import os
 
 from .base import Availability, Backend, Kernel, UnavailableBackend
 
@@ -20,6 +21,13 @@ MODULES: dict[str, str] = {
     "triton": "gembench.backends.triton_backend:TritonBackend",
     "onnxruntime": "gembench.backends.onnxruntime_backend:OrtBackend",
 }
+
+#: extra backends from the environment: GEMBENCH_BACKENDS="name=package.module:Class,...",
+#: for plugins that live outside gembench (worker processes inherit the variable).
+for _item in filter(None, os.environ.get("GEMBENCH_BACKENDS", "").split(",")):
+    _name, _, _target = _item.partition("=")
+    if _name.strip() and ":" in _target:
+        MODULES[_name.strip()] = _target.strip()
 
 _cache: dict[str, Backend] = {}
 
