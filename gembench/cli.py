@@ -99,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "memory, MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ = 4 GiB)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("crosscheck", help="gembench's timer vs torch.utils.benchmark, same "
+                                          "process (torch ReLU/GELU forward, 16M float32)")
+    p.add_argument("--numel", type=int, default=1 << 24)
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=lambda a: __import__("gembench.crosscheck", fromlist=["main"]).main(
+        a.numel, a.threads))
     return parser
 
 
