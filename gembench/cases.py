@@ -26,6 +26,7 @@ class Case:
     threads: int = 1
     allocator: str = "default"
     context: str = "elementwise"
+    preset: str = ""  # the named shape this case came from, if any (e.g. gpt2_small_mlp)
 
     @property
     def spec(self) -> Activation:

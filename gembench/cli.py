@@ -62,7 +62,8 @@ def cmd_run(args: argparse.Namespace) -> int:
           file=sys.stderr)
     try:
         results = run_suite(suite, out, resume=args.resume, filter_expr=args.filter,
-                            progress=not args.no_progress, allocator=args.allocator)
+                            progress=not args.no_progress, allocator=args.allocator,
+                            profile=args.profile)
     except RunError as exc:
         raise UserError(str(exc)) from None
     failed = print_summary(results)
@@ -78,6 +79,27 @@ def _write_report(results: list[Path], out: Path | None) -> Path | None:
     except ImportError:
         return None
     return write_report(results, out)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import ResultsError, write_report
+
+    try:
+        path = write_report([Path(p) for p in args.results], Path(args.out) if args.out else None)
+    except ResultsError as exc:
+        raise UserError(str(exc)) from None
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import CompareError, run_compare
+    from .report import ResultsError
+
+    try:
+        return run_compare(args.base, args.new, args.threshold, args.alpha)
+    except (CompareError, ResultsError) as exc:
+        raise UserError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allocator", choices=["default", "caching"],
                    help="override the suite's glibc allocator setting (caching: keep freed "
                         "memory, MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ = 4 GiB)")
+    p.add_argument("--profile", action="store_true",
+                   help="write a torch.profiler Chrome trace per case under OUT/traces/")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 
@@ -106,6 +130,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=lambda a: __import__("gembench.crosscheck", fromlist=["main"]).main(
         a.numel, a.threads))
+
+    p = sub.add_parser("report", help="write a markdown report (and PNG plots) of results files")
+    p.add_argument("results", nargs="+",
+                   help="results files (results.jsonl) or run directories holding one")
+    p.add_argument("--out", metavar="FILE.md",
+                   help="report file (default reports/SUITE-RUNSTART.md); plots go beside it")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compare", help="compare two runs case by case; exit 1 on a regression")
+    p.add_argument("base", help="BASE results file or run directory")
+    p.add_argument("new", help="NEW results file or run directory")
+    p.add_argument("--threshold", default="10%",
+                   help="smallest slowdown of a median that can count as a regression "
+                        "(default 10%%)")
+    p.add_argument("--alpha", type=float, default=0.01,
+                   help="significance level of the one-sided Mann-Whitney U test on the raw "
+                        "samples (default 0.01)")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 

@@ -114,7 +114,25 @@ class _nullctx:
         return None
 
 
-def measure(case: Case, timing: Timing, seed: int = 0) -> dict[str, Any]:
+def profile_trace(fn: Callable[[], Any], path: str, device: str, calls: int = 3) -> str:
+    """Run ``fn`` a few times under torch.profiler and write a Chrome trace (JSON) to ``path``."""
+    torch = _torch()
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU]
+    if device.startswith("cuda"):
+        acts.append(ProfilerActivity.CUDA)
+    with profile(activities=acts, record_shapes=True) as prof:
+        for _ in range(calls):
+            fn()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+    prof.export_chrome_trace(path)
+    return path
+
+
+def measure(case: Case, timing: Timing, seed: int = 0,
+            profile_dir: str | None = None) -> dict[str, Any]:
     """Measure a case; returns the body of its results record (status, timing, memory, ...)."""
     be = backend(case.backend)
     spec = case.spec
@@ -129,6 +147,24 @@ def measure(case: Case, timing: Timing, seed: int = 0) -> dict[str, Any]:
     t_build = time.perf_counter()
     kern = be.build(spec, dtype=case.dtype, device=case.device)
     build_s = time.perf_counter() - t_build
+    if case.context != "elementwise":
+        rec = measure_block(be, kern, case, timing, seed)
+    else:
+        rec = _measure_elementwise(be, kern, case, timing, seed, build_s)
+    run = rec.pop("_run")
+    if profile_dir:
+        import hashlib
+        import os
+
+        os.makedirs(profile_dir, exist_ok=True)
+        name = hashlib.sha1(case.case_id.encode()).hexdigest()[:12] + ".json"
+        rec["trace"] = profile_trace(run, os.path.join(profile_dir, name), case.device)
+    return rec
+
+
+def _measure_elementwise(be: Backend, kern: Kernel, case: Case, timing: Timing, seed: int,
+                         build_s: float) -> dict[str, Any]:
+    spec = kern.spec
     x, dy = make_inputs(be, case, seed)
     main = Pass(kern, case.pass_, x, dy)
 
@@ -198,7 +234,84 @@ def measure(case: Case, timing: Timing, seed: int = 0) -> dict[str, Any]:
 
     record: dict[str, Any] = {"status": "ok", "reason": None, "timing": timing_rec,
                               "memory": mem, "error": errors, "derived": derived,
-                              "backend_info": kern.describe(), "pass_note": main.note}
+                              "backend_info": kern.describe(), "pass_note": main.note,
+                              "_run": main.run}
+    return _accuracy_gate(record, errors)
+
+
+def measure_block(be: Backend, kern: Kernel, case: Case, timing: Timing,
+                  seed: int) -> dict[str, Any]:
+    """A block context: the block with this activation, interleaved with the same block (same
+    weights) with the backend's ReLU, and the activation alone at the shape it sees inside."""
+    from . import contexts
+
+    if not kern.autograd:
+        raise CaseSkipped(f"{case.backend} cannot sit inside a torch module (no autograd)")
+    torch = _torch()
+    relu = be.build(case.baseline().spec, dtype=case.dtype, device=case.device)
+    block = contexts.build_block(case.context, case.shape, kern, case.dtype, case.device, seed)
+    relu_block = contexts.build_block(case.context, case.shape, relu, case.dtype, case.device,
+                                      seed)
+    in_case = Case(**{**case.to_dict(), "shape": contexts.block_input_shape(case.context,
+                                                                              case.shape)})
+    x, _ = make_inputs(be, in_case, seed)
+    dy = torch.randn_like(x)
+    act_case = Case(**{**case.to_dict(), "shape": contexts.activation_shape(case.context,
+                                                                              case.shape)})
+    ax, ady = make_inputs(be, act_case, seed + 1)
+    main = contexts.block_pass(block, case.pass_, x, dy)
+    t0 = time.perf_counter()
+    main()
+    be.synchronize(case.device)
+    first_call = time.perf_counter() - t0
+    fns = {"case": main}
+    if case.activation != "relu":
+        fns["relu"] = contexts.block_pass(relu_block, case.pass_, x, dy)
+    fns["activation"] = Pass(kern, case.pass_, ax, ady).run
+    clock: Any = CudaClock() if case.device.startswith("cuda") else CpuClock(
+        lambda: be.synchronize(case.device))
+    res = interleaved(fns, clock, timing, main="case")
+    rec_t: dict[str, Any] = {**res["case"], "clock": clock.name, "warmup": timing.warmup,
+                             "stop_reason": res["stop_reason"], "mode": "as_called"}
+    if "relu" in res:
+        rec_t["relu"] = res["relu"]
+        rec_t["ratio_to_relu"] = ratio_summary(res["case"]["samples"], res["relu"]["samples"])
+    else:
+        rec_t["relu"] = {k: v for k, v in res["case"].items() if k != "samples"}
+        rec_t["ratio_to_relu"] = {"median": 1.0, "q1": 1.0, "q3": 1.0,
+                                  "count": res["case"]["count"]}
+    share = ratio_summary(res["activation"]["samples"], res["case"]["samples"])
+    block_rec = {"median": res["case"]["median"], "activation": res["activation"],
+                 "activation_share": share["median"], "activation_share_q": share,
+                 "activation_shape": list(act_case.shape)}
+
+    mem: dict[str, Any] = {"input_bytes": act_case.numel * DTYPES[case.dtype].itemsize}
+    if case.pass_ == "forward_backward":
+        for name, blk in (("", block), ("relu_", relu_block)):
+            blk.train()
+            xg = x.detach().requires_grad_(True)
+            saved = saved_for_backward(lambda blk=blk, xg=xg: blk(xg), xg)
+            mem[f"{name}saved_bytes"] = saved["saved_bytes"]
+        mem["saved_source"] = "measured (saved_tensors_hooks, unique storages, whole block)"
+        mem["saved_ratio"] = mem["saved_bytes"] / mem["input_bytes"]
+        mem["saved_vs_relu_block"] = mem["saved_bytes"] / mem["relu_saved_bytes"]
+    mem.update(peak_of(main, case.device))
+    relu_peak = peak_of(fns.get("relu", main), case.device)["peak_bytes"]
+    mem["relu_peak_bytes"] = relu_peak
+    if mem.get("peak_bytes") and relu_peak:
+        mem["peak_vs_relu_block"] = mem["peak_bytes"] / relu_peak
+    errors = _errors(be, kern, act_case, ax, ady, timing.error_elements)
+    record: dict[str, Any] = {
+        "status": "ok", "reason": None, "timing": rec_t, "block": block_rec, "memory": mem,
+        "error": errors, "derived": {"first_call": first_call,
+                                     "elements_per_second": act_case.numel / rec_t["median"]},
+        "backend_info": kern.describe(), "_run": main,
+    }
+    return _accuracy_gate(record, errors)
+
+
+def _accuracy_gate(record: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
+    """Fail a case whose numbers are fast but wrong."""
     problems = []
     if errors.get("forward_eps", 0.0) > errors["forward_tol"]:
         problems.append(f"forward error {errors['forward_eps']:.3g} eps > {errors['forward_tol']}")
@@ -211,11 +324,12 @@ def measure(case: Case, timing: Timing, seed: int = 0) -> dict[str, Any]:
     return record
 
 
-def measure_safely(case: Case, timing: Timing, seed: int) -> dict[str, Any]:
+def measure_safely(case: Case, timing: Timing, seed: int,
+                   profile_dir: str | None = None) -> dict[str, Any]:
     """:func:`measure`, with skips and exceptions turned into records."""
     t0 = time.perf_counter()
     try:
-        body = measure(case, timing, seed)
+        body = measure(case, timing, seed, profile_dir)
     except CaseSkipped as exc:
         body = {"status": "skipped", "reason": str(exc)}
     except Exception as exc:  # one failing case never loses the others

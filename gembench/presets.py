@@ -16,3 +16,42 @@ ELEMENTWISE: dict[str, tuple[int, ...]] = {
 def sweep(lo_exp: int, hi_exp: int) -> list[tuple[int, ...]]:
     """1-D shapes 2^lo_exp ... 2^hi_exp elements."""
     return [(2**e,) for e in range(lo_exp, hi_exp + 1)]
+
+
+#: block presets: (d, d_ff) for MLP blocks, (C, H, W) for conv blocks; the token/batch count
+#: comes from TOKENS/BATCH per device so that a CPU run stays in minutes.
+MLP: dict[str, tuple[int, int]] = {
+    "gpt2_small_mlp": (768, 3072),
+    "bert_small_mlp": (512, 2048),
+    "llama7b_mlp": (4096, 11008),
+}
+CONV: dict[str, tuple[int, int, int]] = {
+    "resnet56_stage1": (16, 32, 32),
+    "resnet56_stage2": (32, 16, 16),
+    "resnet56_stage3": (64, 8, 8),
+}
+TOKENS = {"cpu": 256, "cuda": 8192}
+BATCH = {"cpu": 32, "cuda": 256}
+
+
+def block_shape(name: str, device: str) -> tuple[int, ...]:
+    """Shape of a block preset on a device: (tokens, d, d_ff) or (batch, C, H, W)."""
+    dev = "cuda" if device.startswith("cuda") else "cpu"
+    if name in MLP:
+        return (TOKENS[dev], *MLP[name])
+    return (BATCH[dev], *CONV[name])
+
+
+def activation_preset(name: str, device: str) -> tuple[int, ...]:
+    """The activation tensor of a block preset, for elementwise cases ("gpt2_small_act")."""
+    base = name.removesuffix("_act")
+    for suffix in ("_mlp", ""):
+        if base + suffix in MLP:
+            t, _, d_ff = block_shape(base + suffix, device)
+            return (t, d_ff)
+        if base + suffix in CONV:
+            return block_shape(base + suffix, device)
+    raise KeyError(name)
+
+
+ACTIVATION_PRESETS = [n.removesuffix("_mlp") + "_act" for n in MLP] + [n + "_act" for n in CONV]

@@ -97,9 +97,11 @@ class Worker:
         line = self.proc.stdout.readline()
         return json.loads(line) if line else {}
 
-    def run(self, case: Case, timing: Timing, seed: int) -> dict[str, Any]:
+    def run(self, case: Case, timing: Timing, seed: int,
+            profile_dir: str | None = None) -> dict[str, Any]:
         assert self.proc.stdin is not None
-        msg = {"case": case.to_dict(), "timing": asdict(timing), "seed": seed}
+        msg = {"case": case.to_dict(), "timing": asdict(timing), "seed": seed,
+               "profile_dir": profile_dir}
         try:
             self.proc.stdin.write(json.dumps(msg) + "\n")
             self.proc.stdin.flush()
@@ -138,7 +140,8 @@ def finished_cases(path: Path) -> set[str]:
 
 
 def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr: str | None = None,
-              progress: bool = True, allocator: str | None = None) -> Path:
+              progress: bool = True, allocator: str | None = None,
+              profile: bool = False) -> Path:
     """Run every case of ``suite`` (matching ``filter_expr``); return the results file."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -168,14 +171,15 @@ def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr:
     bar = _progress(len(cases), len(cases) - len(todo), progress)
     try:
         for _key, group in groups.items():
-            _run_group(group, suite, out_dir, writer, bar)
+            _run_group(group, suite, out_dir, writer, bar,
+                       str((out_dir / "traces").resolve()) if profile else None)
     finally:
         bar.close()
     return results
 
 
 def _run_group(group: list[Case], suite: Suite, out_dir: Path, writer: ResultsWriter,
-               bar: Any) -> None:
+               bar: Any, profile_dir: str | None) -> None:
     worker: Worker | None = None
     env = worker_env(group[0], out_dir)
     try:
@@ -189,9 +193,9 @@ def _run_group(group: list[Case], suite: Suite, out_dir: Path, writer: ResultsWr
                     body = {"status": "failed", "reason": str(exc)}
                     worker = None
                 else:
-                    body = worker.run(case, suite.timing, suite.seed)
+                    body = worker.run(case, suite.timing, suite.seed, profile_dir)
             else:
-                body = worker.run(case, suite.timing, suite.seed)
+                body = worker.run(case, suite.timing, suite.seed, profile_dir)
             writer.append({"kind": "case", **case.record_fields(), **body, "started": started})
             bar.update(1)
     finally:

@@ -43,6 +43,16 @@ _LIST_OR_ONE = lambda item: {"anyOf": [item, {"type": "array", "items": item, "m
 
 def schema() -> dict[str, Any]:
     """The JSON schema of suite files (built on call: backends may come from plugins)."""
+    top = _schema()
+    group = {"type": "object", "additionalProperties": False,
+             "properties": {k: v for k, v in top["properties"].items()
+                            if k not in ("name", "description", "seed")}}
+    top["properties"]["groups"] = {"type": "array", "minItems": 1, "items": group}
+    top["required"] = []
+    return top
+
+
+def _schema() -> dict[str, Any]:
     return {
         "type": "object",
         "additionalProperties": False,
@@ -79,7 +89,8 @@ def schema() -> dict[str, Any]:
                 "minItems": 1,
                 "items": {
                     "anyOf": [
-                        {"enum": sorted(presets.ELEMENTWISE)},
+                        {"enum": sorted(presets.ELEMENTWISE) + presets.ACTIVATION_PRESETS
+                                 + sorted(presets.MLP) + sorted(presets.CONV)},
                         _POS_INT,
                         {"type": "array", "items": _POS_INT, "minItems": 1},
                         {"type": "object", "additionalProperties": False,
@@ -229,11 +240,68 @@ def parse_suite(data: Any, path: Path | None = None, *, quick: bool = False,
     if errors:
         err = _deepest(max(errors, key=lambda e: len(e.absolute_path)))
         raise SuiteError(f"{where}: {_path(err.absolute_path)}: {_describe_error(err)}")
+    groups = data.get("groups") or [{}]
+    base = {k: v for k, v in data.items() if k != "groups"}
+    cases: list[Case] = []
+    seen: set[str] = set()
+    for i, group in enumerate(groups):
+        prefix = f"groups[{i}]." if "groups" in data else ""
+        merged = {**base, **group}
+        for key in ("activations", "backends"):
+            if key not in merged:
+                raise SuiteError(f"{where}: {prefix or '(top level)'}: '{key}' is a required "
+                                 "property (at the top level or in every group)")
+        for case in _expand(merged, where, prefix, device):
+            if case.case_id not in seen:
+                seen.add(case.case_id)
+                cases.append(case)
+    timing = Timing(**data.get("timing", {}))
+    if timing.max_samples < timing.min_samples:
+        raise SuiteError(f"{where}: timing.max_samples: expected >= min_samples "
+                         f"({timing.min_samples}), found {timing.max_samples}")
+    if quick:
+        timing = timing.quick()
+    return Suite(data.get("name", path.stem if path else "suite"), path, cases, timing,
+                 data.get("seed", 0), data.get("description", ""))
 
+
+def _shapes(items: list[Any], context: str, device: str, where: str,
+            prefix: str) -> list[tuple[str, tuple[int, ...]]]:
+    """(preset name or "", shape) for each shapes entry, resolved for a context and device."""
+    out: list[tuple[str, tuple[int, ...]]] = []
+    names = {"elementwise": sorted(presets.ELEMENTWISE) + presets.ACTIVATION_PRESETS,
+             "mlp_block": sorted(presets.MLP), "conv_block": sorted(presets.CONV)}[context]
+    rank = {"mlp_block": 3, "conv_block": 4}.get(context)
+    for j, item in enumerate(items):
+        key = f"{prefix}shapes[{j}]"
+        if isinstance(item, str):
+            if item not in names:
+                raise SuiteError(f"{where}: {key}: {item!r} is not a {context} preset; "
+                                 f"expected one of {', '.join(names)}")
+            if item in presets.ELEMENTWISE:
+                out.append((item, presets.ELEMENTWISE[item]))
+            elif context == "elementwise":
+                out.append((item, presets.activation_preset(item, device)))
+            else:
+                out.append((item, presets.block_shape(item, device)))
+        elif isinstance(item, dict):
+            lo, hi = item["sweep"]
+            out += [("", s) for s in presets.sweep(lo, hi)]
+        else:
+            shape = (item,) if isinstance(item, int) else tuple(item)
+            if rank and len(shape) != rank:
+                what = "[tokens, d, d_ff]" if rank == 3 else "[batch, C, H, W]"
+                raise SuiteError(f"{where}: {key}: a {context} shape is {what}, found {item!r}")
+            out.append(("", shape))
+    return out
+
+
+def _expand(data: dict[str, Any], where: str, prefix: str, device: str | None) -> list[Case]:
+    """The cases of one group (top-level keys merged with the group's)."""
     specs = []
     for i, item in enumerate(data["activations"]):
         name, grid = (item, {}) if isinstance(item, str) else (item["name"], item.get("params", {}))
-        key = f"activations[{i}]"
+        key = f"{prefix}activations[{i}]"
         if name not in CATALOG:
             raise SuiteError(f"{where}: {key}: unknown activation {name!r}; expected one of "
                              f"{', '.join(CATALOG)}")
@@ -247,42 +315,26 @@ def parse_suite(data: Any, path: Path | None = None, *, quick: bool = False,
             specs.append((name, dict(spec.params)))
 
     backend_names = backends() if data["backends"] == "all" else data["backends"]
-    shapes: list[tuple[int, ...]] = []
-    for item in data.get("shapes", ["1M"]):
-        if isinstance(item, str):
-            shapes.append(presets.ELEMENTWISE[item])
-        elif isinstance(item, int):
-            shapes.append((item,))
-        elif isinstance(item, dict):
-            lo, hi = item["sweep"]
-            shapes += presets.sweep(lo, hi)
-        else:
-            shapes.append(tuple(item))
     devices = _as_list(device or data.get("devices", "cpu"))
     devices = [_resolve_device(d) for d in devices]
-    timing = Timing(**data.get("timing", {}))
-    if timing.max_samples < timing.min_samples:
-        raise SuiteError(f"{where}: timing.max_samples: expected >= min_samples "
-                         f"({timing.min_samples}), found {timing.max_samples}")
-    if quick:
-        timing = timing.quick()
-
     cases: list[Case] = []
-    seen: set[str] = set()
+    context = data.get("context", "elementwise")
+    default_passes = list(PASSES) if context == "elementwise" else ["forward", "forward_backward"]
+    shapes = {d: _shapes(data.get("shapes", ["1M"]), context, d, where, prefix) for d in devices}
     axes = itertools.product(
-        devices, _as_list(data.get("dtypes", "float32")), shapes,
+        devices, _as_list(data.get("dtypes", "float32")), range(len(shapes[devices[0]])),
         _as_list(data.get("threads", 1)), _as_list(data.get("allocator", "default")),
-        _as_list(data.get("passes", list(PASSES))), backend_names,
+        _as_list(data.get("passes", default_passes)), backend_names,
         [("relu", {}), *specs],  # the ReLU baseline is always included
     )
-    for dev, dt, shape, threads, alloc, pass_, be, (act, params) in axes:
-        case = Case(be, act, params, dt, dev, shape, pass_, threads, alloc,
-                    data.get("context", "elementwise"))
-        if case.case_id not in seen:
-            seen.add(case.case_id)
-            cases.append(case)
-    return Suite(data.get("name", path.stem if path else "suite"), path, cases, timing,
-                 data.get("seed", 0), data.get("description", ""))
+    for dev, dt, j, threads, alloc, pass_, be, (act, params) in axes:
+        preset, shape = shapes[dev][j]
+        if context != "elementwise" and pass_ == "backward":
+            raise SuiteError(f"{where}: {prefix}passes: block contexts time forward and "
+                             "forward_backward, found backward")
+        cases.append(Case(be, act, params, dt, dev, shape, pass_, threads, alloc, context,
+                          preset))
+    return cases
 
 
 def _resolve_device(device: str) -> str:

@@ -20,15 +20,18 @@ def print_summary(results: Path, limit: int = 40) -> int:
         if c["status"] != "ok":
             continue
         t = c["timing"]
-        rows.append([c["label"], c["backend"], c["dtype"], "x".join(map(str, c["shape"])),
-                     c["pass"], f"{t['median'] * 1e3:.3f}", f"{t['iqr'] / t['median']:.1%}",
-                     t["count"], f"{t['ratio_to_relu']['median']:.2f}",
-                     f"{c['derived']['bandwidth_fraction']:.0%}"])
+        frac = c.get("derived", {}).get("bandwidth_fraction")
+        rows.append([c["context"], c["label"], c["backend"], c["dtype"],
+                     "x".join(map(str, c["shape"])), c["pass"], f"{t['median'] * 1e3:.3f}",
+                     f"{t['iqr'] / t['median']:.1%}", t["count"],
+                     f"{t['ratio_to_relu']['median']:.2f}",
+                     f"{frac:.0%}" if frac is not None else "-"])
     if rows:
-        rows.sort(key=lambda r: (r[4], r[3], r[2], r[1], r[0]))
+        rows.sort(key=lambda r: (r[0], r[5], r[4], r[3], r[2], r[1]))
         shown = rows if len(rows) <= limit else rows[:limit]
-        print(tabulate(shown, headers=["activation", "backend", "dtype", "shape", "pass",
-                                       "median ms", "IQR", "n", "x ReLU", "of copy BW"]))
+        print(tabulate(shown, headers=["context", "activation", "backend", "dtype", "shape",
+                                       "pass", "median ms", "IQR", "n", "x ReLU (same backend)",
+                                       "of copy BW"]))
         if len(rows) > limit:
             print(f"... {len(rows) - limit} more rows in the report")
     bad = [c for c in cases if c["status"] == "failed"]

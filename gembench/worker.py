@@ -27,7 +27,7 @@ def main() -> int:
             continue
         msg = json.loads(line)
         case = Case.from_dict(msg["case"])
-        body = measure_safely(case, Timing(**msg["timing"]), msg["seed"])
+        body = measure_safely(case, Timing(**msg["timing"]), msg["seed"], msg.get("profile_dir"))
         proto.write(json.dumps(body, default=float) + "\n")
     return 0
 
