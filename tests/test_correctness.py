@@ -30,7 +30,7 @@ def _cases():
         for arg in SPEC_ARGS:
             for dt in DTYPES:
                 marks = []
-                if b == "torch_compile":
+                if b.startswith("torch_compile"):
                     focus = dt == "float32" or (arg[0] in COMPILE_FOCUS and not arg[1])
                     if not FULL and not focus:
                         continue
