@@ -1,0 +1,218 @@
+"""Compare two runs: ``gembench compare BASE NEW [--threshold 10%]``.
+
+Cases are matched by ``case_id``. For each pair of successful cases the change of the median
+is printed, and the change counts as a **regression** only when it is both larger than the
+threshold *and* statistically significant: a one-sided Mann–Whitney U test on the raw timing
+samples (``scipy.stats.mannwhitneyu``, NEW slower than BASE) must give p < alpha (0.01 by
+default). A large change that the samples cannot tell from noise is reported as such but does
+not fail; nor does a significant change below the threshold. Like pytest-benchmark's
+``--benchmark-compare-fail``, any regression makes the command exit with status 1.
+
+Timings are only comparable on the same machine and software: a warning lists the
+environment fields (CPU model, core counts, torch version, GPU) in which the runs differ.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+from scipy.stats import mannwhitneyu
+from tabulate import tabulate
+
+from .report import fmt_time, load_results
+
+#: default significance level of the Mann–Whitney U test.
+ALPHA = 0.01
+#: default relative change of the median below which nothing is a regression.
+THRESHOLD = 0.10
+#: fewest samples per side for the test to be run at all.
+MIN_SAMPLES = 3
+
+
+class CompareError(Exception):
+    """A mistake in the arguments of ``compare`` (bad threshold, unreadable results)."""
+
+
+def parse_threshold(text: str | float) -> float:
+    """``"10%"``, ``"10"`` -> 0.10 (a percentage, with or without the sign)."""
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        raw = str(text).strip()
+        try:
+            value = float(raw[:-1] if raw.endswith("%") else raw)
+        except ValueError:
+            raise CompareError(f"--threshold: expected a percentage such as 10%, got {text!r}"
+                               ) from None
+    if not math.isfinite(value) or value < 0:
+        raise CompareError(f"--threshold: expected a percentage >= 0, got {text!r}")
+    return value / 100.0
+
+
+@dataclass
+class Change:
+    """One case present and successful in both runs."""
+
+    case_id: str
+    base_median: float
+    new_median: float
+    change: float  # new / base - 1
+    p_slower: float | None  # one-sided p of NEW slower than BASE (None: too few samples)
+    p_faster: float | None
+    n_base: int
+    n_new: int
+    verdict: str = ""
+
+
+@dataclass
+class Comparison:
+    changes: list[Change] = field(default_factory=list)
+    only_base: list[str] = field(default_factory=list)
+    only_new: list[str] = field(default_factory=list)
+    status_changes: list[tuple[str, str, str, str]] = field(default_factory=list)
+    env_differences: list[str] = field(default_factory=list)
+    threshold: float = THRESHOLD
+    alpha: float = ALPHA
+
+    @property
+    def regressions(self) -> list[Change]:
+        return [c for c in self.changes if c.verdict == "REGRESSION"]
+
+    @property
+    def improvements(self) -> list[Change]:
+        return [c for c in self.changes if c.verdict == "faster"]
+
+
+def environment_differences(base_run: dict[str, Any], new_run: dict[str, Any]) -> list[str]:
+    """The environment fields that make timings of the two runs hard to compare."""
+
+    def facts(run: dict[str, Any]) -> dict[str, Any]:
+        env = run.get("environment") or {}
+        gpu = env.get("gpu") or {}
+        return {
+            "CPU model": (env.get("cpu") or {}).get("brand_raw"),
+            "logical cores": env.get("logical_cores"),
+            "usable cores": env.get("usable_cores"),
+            "torch version": (env.get("packages") or {}).get("torch"),
+            "GPU": (f"{gpu.get('name')} x{gpu.get('count', 1)}" if gpu.get("name") else None),
+        }
+
+    a, b = facts(base_run), facts(new_run)
+    return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if a[k] != b[k]]
+
+
+def _samples(timing: dict[str, Any]) -> np.ndarray:
+    return np.asarray(timing.get("samples") or [], dtype=np.float64)
+
+
+def classify(change: Change, threshold: float, alpha: float) -> str:
+    """REGRESSION / faster, or why not: the threshold and the test must both agree."""
+    if change.p_slower is None:
+        if abs(change.change) > threshold:
+            return "untested (too few samples)"
+        return "within threshold"
+    if change.change > threshold:
+        return "REGRESSION" if change.p_slower < alpha else "slower, not significant"
+    if change.change < -threshold:
+        return "faster" if change.p_faster is not None and change.p_faster < alpha \
+            else "faster, not significant"
+    return "within threshold"
+
+
+def compare_cases(base_cases: list[dict[str, Any]], new_cases: list[dict[str, Any]],
+                  threshold: float = THRESHOLD, alpha: float = ALPHA) -> Comparison:
+    """Match cases by id and classify the change of each median."""
+    base = {c["case_id"]: c for c in base_cases}
+    new = {c["case_id"]: c for c in new_cases}
+    out = Comparison(threshold=threshold, alpha=alpha)
+    out.only_base = sorted(set(base) - set(new))
+    out.only_new = sorted(set(new) - set(base))
+    for cid in sorted(set(base) & set(new)):
+        b, n = base[cid], new[cid]
+        if b.get("status") != "ok" or n.get("status") != "ok":
+            if b.get("status") != n.get("status"):
+                out.status_changes.append((cid, str(b.get("status")), str(n.get("status")),
+                                           str(n.get("reason") or b.get("reason") or "")))
+            continue
+        bt, nt = b["timing"], n["timing"]
+        bm, nm = float(bt["median"]), float(nt["median"])
+        xs, ys = _samples(bt), _samples(nt)
+        p_slow = p_fast = None
+        if xs.size >= MIN_SAMPLES and ys.size >= MIN_SAMPLES:
+            p_slow = float(mannwhitneyu(ys, xs, alternative="greater").pvalue)
+            p_fast = float(mannwhitneyu(ys, xs, alternative="less").pvalue)
+        ch = Change(cid, bm, nm, nm / bm - 1.0 if bm > 0 else math.inf, p_slow, p_fast,
+                    int(xs.size), int(ys.size))
+        ch.verdict = classify(ch, threshold, alpha)
+        out.changes.append(ch)
+    return out
+
+
+def compare_paths(base: Path | str, new: Path | str, threshold: float = THRESHOLD,
+                  alpha: float = ALPHA) -> Comparison:
+    """:func:`compare_cases` on two results files or run directories."""
+    _, base_run, base_cases = load_results(base)
+    _, new_run, new_cases = load_results(new)
+    out = compare_cases(base_cases, new_cases, threshold, alpha)
+    out.env_differences = environment_differences(base_run, new_run)
+    return out
+
+
+def _fmt_p(p: float | None) -> str:
+    if p is None:
+        return "–"
+    return f"{p:.2g}" if p >= 1e-4 else "<1e-4"
+
+
+def print_comparison(cmp: Comparison, base: str, new: str, file: TextIO | None = None,
+                     err: TextIO | None = None) -> None:
+    file = file or sys.stdout
+    err = err or sys.stderr
+    if cmp.env_differences:
+        print("gembench: warning: the two runs' environments differ, timings may not be "
+              "comparable: " + "; ".join(cmp.env_differences), file=err)
+    print(f"compare: BASE {base}\n         NEW  {new}", file=file)
+    print(f"regression: median slower by more than {cmp.threshold:.0%} and one-sided "
+          f"Mann-Whitney U p < {cmp.alpha:g} on the raw samples\n", file=file)
+    rows = []
+    order = sorted(cmp.changes, key=lambda c: (c.verdict != "REGRESSION", -c.change))
+    for c in order:
+        rows.append([c.case_id, fmt_time(c.base_median), fmt_time(c.new_median),
+                     f"{c.change:+.1%}", _fmt_p(c.p_slower if c.change >= 0 else c.p_faster),
+                     f"{c.n_base}/{c.n_new}", c.verdict])
+    if rows:
+        print(tabulate(rows, headers=["case", "base median", "new median", "change", "p",
+                                      "n base/new", "verdict"], disable_numparse=True),
+              file=file)
+    else:
+        print("no case ran successfully in both runs", file=file)
+    for cid, was, now, why in cmp.status_changes:
+        print(f"status changed: {cid}: {was} -> {now}" + (f" ({why})" if why else ""),
+              file=file)
+    if cmp.only_base:
+        print(f"{len(cmp.only_base)} case(s) only in BASE, e.g. {cmp.only_base[0]}", file=file)
+    if cmp.only_new:
+        print(f"{len(cmp.only_new)} case(s) only in NEW, e.g. {cmp.only_new[0]}", file=file)
+    print(f"\n{len(cmp.changes)} compared: {len(cmp.regressions)} regression(s), "
+          f"{len(cmp.improvements)} significantly faster", file=file)
+
+
+def run_compare(base: Path | str, new: Path | str, threshold: str | float = "10%",
+                alpha: float = ALPHA, file: TextIO | None = None,
+                err: TextIO | None = None) -> int:
+    """Compare, print, and return the exit status: 1 on any regression, else 0."""
+    thr = parse_threshold(threshold)
+    if not 0 < alpha < 1:
+        raise CompareError(f"alpha must be between 0 and 1, got {alpha}")
+    cmp = compare_paths(base, new, thr, alpha)
+    print_comparison(cmp, str(base), str(new), file, err)
+    return 1 if cmp.regressions else 0
+
+
+__all__ = ["ALPHA", "THRESHOLD", "CompareError", "Comparison", "compare_cases",
+           "compare_paths", "parse_threshold", "run_compare"]

@@ -1,0 +1,172 @@
+"""``gembench compare``: a regression needs both the threshold and a significant test."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gembench.cli import main
+from gembench.compare import (
+    CompareError,
+    compare_cases,
+    compare_paths,
+    parse_threshold,
+    run_compare,
+)
+from gembench.timing import summarize
+
+FIXTURE = Path(__file__).parent / "data" / "results-small.jsonl"
+N_SAMPLES = 40
+SIGMA = 0.05  # log-normal spread of the synthetic samples (about 5 %, a noisy CPU)
+
+
+def _records() -> list[dict]:
+    return [json.loads(line) for line in FIXTURE.read_text().splitlines() if line.strip()]
+
+
+def _base_samples(rec: dict, seed: int) -> np.ndarray:
+    """Samples drawn around the case's recorded median, reproducibly per case and seed."""
+    rng = np.random.default_rng([seed, zlib.crc32(rec["case_id"].encode())])
+    return rec["timing"]["median"] * rng.lognormal(0.0, SIGMA, N_SAMPLES)
+
+
+def _write(path: Path, seed: int,
+           change: Callable[[dict, np.ndarray], np.ndarray] = lambda rec, s: s,
+           run_edit: Callable[[dict], None] = lambda run: None) -> Path:
+    recs = copy.deepcopy(_records())
+    run_edit(recs[0])
+    for rec in recs[1:]:
+        if rec["status"] != "ok":
+            continue
+        samples = change(rec, _base_samples(rec, seed))
+        rec["timing"].update(summarize(list(samples)))
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    return path
+
+
+# The same seed draws the same samples, so "noise" is a second draw (another seed) and a
+# change is the base draw transformed.
+def _regress(case_id: str, factor: float):
+    return lambda rec, s: s * factor if rec["case_id"] == case_id else s
+
+
+TARGET = "elementwise/torch_fused/gem(N=1)/float32/cpu/262144/forward/t1/default"
+
+
+def test_planted_30_percent_regression_fails(tmp_path):
+    base = _write(tmp_path / "base.jsonl", seed=1)
+    new = _write(tmp_path / "new.jsonl", seed=1, change=_regress(TARGET, 1.3))
+    out = io.StringIO()
+    assert run_compare(base, new, "10%", file=out, err=io.StringIO()) == 1
+    cmp = compare_paths(base, new)
+    assert [c.case_id for c in cmp.regressions] == [TARGET]
+    (reg,) = cmp.regressions
+    assert reg.change == pytest.approx(0.3)
+    assert reg.p_slower < 0.01
+    assert "REGRESSION" in out.getvalue() and "+30.0%" in out.getvalue()
+
+
+def test_noise_is_not_a_regression(tmp_path):
+    base = _write(tmp_path / "base.jsonl", seed=1)
+    new = _write(tmp_path / "new.jsonl", seed=2)  # resampled from the same distributions
+    assert run_compare(base, new, "10%", file=io.StringIO(), err=io.StringIO()) == 0
+    cmp = compare_paths(base, new)
+    assert len(cmp.changes) == 36
+    assert not cmp.regressions
+
+
+def test_five_percent_below_ten_percent_threshold(tmp_path):
+    base = _write(tmp_path / "base.jsonl", seed=1)
+    new = _write(tmp_path / "new.jsonl", seed=1, change=lambda rec, s: s * 1.05)
+    cmp = compare_paths(base, new, threshold=0.10)
+    assert not cmp.regressions
+    # significant (every sample moved) but below the threshold
+    assert all(c.p_slower < 0.01 for c in cmp.changes)
+    assert all(c.verdict == "within threshold" for c in cmp.changes)
+    assert run_compare(base, new, "10%", file=io.StringIO(), err=io.StringIO()) == 0
+    # the same change with a 3 % threshold is a regression everywhere
+    assert len(compare_paths(base, new, threshold=0.03).regressions) == 36
+
+
+def test_large_change_without_significance_is_not_a_regression():
+    def rec(samples):
+        return {"case_id": "c", "status": "ok",
+                "timing": {**summarize(samples)}}
+
+    base = [rec([1.0, 1.6, 1.0, 1.5, 1.1])]
+    new = [rec([1.3, 1.0, 1.7, 1.5, 1.4])]  # median +27 %, but the samples overlap
+    cmp = compare_cases(base, new, threshold=0.10)
+    (c,) = cmp.changes
+    assert c.change > 0.10
+    assert c.p_slower > 0.01
+    assert c.verdict == "slower, not significant"
+    assert not cmp.regressions
+
+
+def test_improvement_is_reported_not_failed(tmp_path):
+    base = _write(tmp_path / "base.jsonl", seed=1)
+    new = _write(tmp_path / "new.jsonl", seed=1, change=_regress(TARGET, 0.7))
+    cmp = compare_paths(base, new)
+    assert not cmp.regressions
+    assert [c.case_id for c in cmp.improvements] == [TARGET]
+
+
+def test_environment_difference_warns(tmp_path):
+    base = _write(tmp_path / "base.jsonl", seed=1)
+
+    def other_machine(run):
+        run["environment"]["cpu"]["brand_raw"] = "Intel Xeon"
+        run["environment"]["packages"]["torch"] = "2.5.0"
+
+    new = _write(tmp_path / "new.jsonl", seed=2, run_edit=other_machine)
+    err = io.StringIO()
+    assert run_compare(base, new, file=io.StringIO(), err=err) == 0
+    text = err.getvalue()
+    assert "environments differ" in text
+    assert "CPU model: 'AMD EPYC' -> 'Intel Xeon'" in text
+    assert "torch version" in text
+
+
+def test_cases_only_in_one_run_and_status_changes():
+    recs = _records()
+    base = recs[1:]
+    new = copy.deepcopy(recs[1:-3])  # drops the last three (skipped, skipped, failed)
+    new[0] = {**new[0], "status": "failed", "reason": "boom"}
+    cmp = compare_cases(base, new)
+    assert len(cmp.only_base) == 3
+    assert cmp.status_changes == [(new[0]["case_id"], "ok", "failed", "boom")]
+
+
+def test_cli_exit_codes(tmp_path, capsys):
+    base_dir = tmp_path / "base"
+    base_dir.mkdir()
+    _write(base_dir / "results.jsonl", seed=1)  # a run directory works as well as a file
+    new = _write(tmp_path / "new.jsonl", seed=1, change=_regress(TARGET, 1.3))
+    assert main(["compare", str(base_dir), str(new), "--threshold", "10%"]) == 1
+    assert TARGET in capsys.readouterr().out
+    assert main(["compare", str(base_dir), str(new), "--threshold", "40%"]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(base_dir), str(new), "--threshold", "ten"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gembench: error: --threshold") and len(err.strip().splitlines()) == 1
+    assert main(["compare", str(base_dir), str(tmp_path / "nope")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("text", "value"), [("10%", 0.10), ("10", 0.10), (" 2.5% ", 0.025),
+                                             ("0", 0.0)])
+def test_parse_threshold(text, value):
+    assert parse_threshold(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["", "%", "ten", "-5%", "nan"])
+def test_parse_threshold_rejects(text):
+    with pytest.raises(CompareError):
+        parse_threshold(text)
