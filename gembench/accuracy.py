@@ -31,3 +31,52 @@ def max_error(got: np.ndarray, ref: np.ndarray, dtype: DType, spec: Activation) 
     """Largest :func:`error_in_eps` over an array (inf if any NaN or spurious inf)."""
     err = error_in_eps(got, ref, dtype, spec.definition.relative_accuracy)
     return float(err.max()) if err.size else 0.0
+
+
+def survey(backend_names: list[str] | None = None, seed: int = 0) -> list[dict[str, object]]:
+    """Worst forward and backward error (in eps) per backend and dtype over every activation
+    of the catalog (defaults and the papers' parameters), on random inputs at several scales
+    and the adversarial set (signed zeros, subnormals, the eps scale, +-1e4, near overflow)."""
+    from . import backend, backends
+    from .catalog import CATALOG, activation
+    from .dtypes import DTYPES
+    from .inputs import adversarial, as_dtype, random_normal
+    from .reference import reference
+
+    specs = [activation(n) for n in CATALOG] + [
+        activation("gem", N=2), activation("e_gem", N=2, eps=1e-6),
+        activation("e_gem", N=1, eps=10.0), activation("se_gem", N=2, eps=1e-4),
+        activation("lambda_gelu", lam=4.0)]
+    rows: list[dict[str, object]] = []
+    for name in backend_names or backends():
+        be = backend(name)
+        for dt, d in DTYPES.items():
+            worst = {"forward": (0.0, ""), "backward": (0.0, "")}
+            ran = 0
+            for spec in specs:
+                if be.unsupported(spec, dt, "cpu"):
+                    continue
+                rng = np.random.default_rng(seed)
+                x = as_dtype(np.concatenate([adversarial(d), random_normal(2000, seed)]), d)
+                dy = as_dtype(rng.uniform(0.5, 2.0, x.size), d)
+                kern = be.build(spec, dtype=dt, device="cpu")
+                if kern.domain is not None:
+                    keep = np.abs(x) <= kern.domain
+                    x, dy = x[keep], dy[keep]
+                xn, dyn = be.from_numpy(x, dt, "cpu"), be.from_numpy(dy, dt, "cpu")
+                ry, rd = reference(spec, x)
+                errs = {"forward": max_error(be.to_numpy(kern.forward(xn)), ry, d, spec),
+                        "backward": max_error(be.to_numpy(kern.backward(xn, dyn)), dy * rd, d,
+                                              spec)}
+                for k, e in errs.items():
+                    if e >= worst[k][0]:
+                        worst[k] = (e, spec.label)
+                ran += 1
+            if ran:
+                rows.append({"backend": name, "dtype": dt, "activations": ran,
+                             "forward_eps": worst["forward"][0],
+                             "forward_worst": worst["forward"][1],
+                             "backward_eps": worst["backward"][0],
+                             "backward_worst": worst["backward"][1],
+                             "forward_tol": d.forward_tol, "backward_tol": d.backward_tol})
+    return rows

@@ -102,6 +102,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
 
 
+def cmd_accuracy(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("TRITON_INTERPRET", "1")  # Triton kernels in the interpreter on CPU
+    from .accuracy import survey
+
+    unknown = [b for b in args.backends if b not in backends()]
+    if unknown:
+        raise UserError(f"unknown backend {unknown[0]!r}; expected one of {', '.join(backends())}")
+    rows = survey(args.backends or None)
+    print(tabulate([[r["backend"], r["dtype"], r["activations"],
+                     f"{r['forward_eps']:.3g} ({r['forward_worst']})",
+                     f"{r['backward_eps']:.3g} ({r['backward_worst']})",
+                     f"{r['forward_tol']} / {r['backward_tol']}"] for r in rows],
+                   headers=["backend", "dtype", "activations", "worst forward eps (where)",
+                            "worst backward eps (where)", "tolerance fwd / bwd"]))
+    bad = [r for r in rows if r["forward_eps"] > r["forward_tol"]
+           or r["backward_eps"] > r["backward_tol"]]
+    return 1 if bad else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gembench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write a torch.profiler Chrome trace per case under OUT/traces/")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("accuracy", help="worst forward/backward error per backend and dtype, "
+                                        "in dtype epsilons, over every activation")
+    p.add_argument("backends", nargs="*", help="backends (default: all available)")
+    p.set_defaults(func=cmd_accuracy)
 
     p = sub.add_parser("crosscheck", help="gembench's timer vs torch.utils.benchmark, same "
                                           "process (torch ReLU/GELU forward, 16M float32)")
