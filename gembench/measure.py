@@ -182,16 +182,8 @@ def _measure_elementwise(be: Backend, kern: Kernel, case: Case, timing: Timing, 
     fns["copy"] = _copy_fn(case)
     res = interleaved(fns, clock, timing, main="case")
 
-    timing_rec: dict[str, Any] = {**res["case"], "clock": clock.name, "warmup": timing.warmup,
-                                  "stop_reason": res["stop_reason"], "mode": "as_called"}
+    timing_rec = _timing_record(res, clock, timing)
     timing_rec["copy"] = res["copy"]
-    if "relu" in res:
-        timing_rec["relu"] = res["relu"]
-        timing_rec["ratio_to_relu"] = ratio_summary(res["case"]["samples"], res["relu"]["samples"])
-    else:
-        timing_rec["relu"] = {k: v for k, v in res["case"].items() if k != "samples"}
-        timing_rec["ratio_to_relu"] = {"median": 1.0, "q1": 1.0, "q3": 1.0,
-                                       "count": res["case"]["count"]}
     timing_rec["ratio_to_copy"] = ratio_summary(res["case"]["samples"], res["copy"]["samples"])
 
     if case.pass_ == "forward" and kern.supports_out:
@@ -271,15 +263,7 @@ def measure_block(be: Backend, kern: Kernel, case: Case, timing: Timing,
     clock: Any = CudaClock() if case.device.startswith("cuda") else CpuClock(
         lambda: be.synchronize(case.device))
     res = interleaved(fns, clock, timing, main="case")
-    rec_t: dict[str, Any] = {**res["case"], "clock": clock.name, "warmup": timing.warmup,
-                             "stop_reason": res["stop_reason"], "mode": "as_called"}
-    if "relu" in res:
-        rec_t["relu"] = res["relu"]
-        rec_t["ratio_to_relu"] = ratio_summary(res["case"]["samples"], res["relu"]["samples"])
-    else:
-        rec_t["relu"] = {k: v for k, v in res["case"].items() if k != "samples"}
-        rec_t["ratio_to_relu"] = {"median": 1.0, "q1": 1.0, "q3": 1.0,
-                                  "count": res["case"]["count"]}
+    rec_t = _timing_record(res, clock, timing)
     share = ratio_summary(res["activation"]["samples"], res["case"]["samples"])
     block_rec = {"median": res["case"]["median"], "activation": res["activation"],
                  "activation_share": share["median"], "activation_share_q": share,
@@ -308,6 +292,21 @@ def measure_block(be: Backend, kern: Kernel, case: Case, timing: Timing,
         "backend_info": kern.describe(), "_run": main,
     }
     return _accuracy_gate(record, errors)
+
+
+def _timing_record(res: dict[str, Any], clock: Any, timing: Timing) -> dict[str, Any]:
+    """The case's timing statistics with its interleaved ReLU baseline and per-round ratios
+    (a ReLU case is its own baseline: ratio 1 by definition)."""
+    rec: dict[str, Any] = {**res["case"], "clock": clock.name, "warmup": timing.warmup,
+                           "stop_reason": res["stop_reason"], "mode": "as_called"}
+    if "relu" in res:
+        rec["relu"] = res["relu"]
+        rec["ratio_to_relu"] = ratio_summary(res["case"]["samples"], res["relu"]["samples"])
+    else:
+        rec["relu"] = {k: v for k, v in res["case"].items() if k != "samples"}
+        rec["ratio_to_relu"] = {"median": 1.0, "q1": 1.0, "q3": 1.0,
+                                "count": res["case"]["count"]}
+    return rec
 
 
 def _accuracy_gate(record: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
