@@ -193,13 +193,17 @@ def _measure_elementwise(be: Backend, kern: Kernel, case: Case, timing: Timing, 
         timing_rec["prealloc"] = {k: v for k, v in pre["case"].items()}
 
     # memory
+    # what a training step keeps for this activation's backward (whatever the timed pass)
+    input_bytes = case.numel * DTYPES[case.dtype].itemsize
     mem: dict[str, Any] = {}
-    if kern.autograd and case.pass_ != "forward":
+    if kern.autograd:
         xg = x.detach().requires_grad_(True)
         mem.update(saved_for_backward(lambda: kern.forward(xg), xg))
-    elif case.pass_ != "forward":
+    elif kern.saved_for_backward.startswith("x "):
+        mem.update({"saved_bytes": input_bytes, "saved_bytes_input_alias": input_bytes,
+                    "saved_source": "declared: " + kern.saved_for_backward})
+    else:
         mem.update({"saved_bytes": None, "saved_source": kern.saved_for_backward or "unknown"})
-    input_bytes = case.numel * DTYPES[case.dtype].itemsize
     mem["input_bytes"] = input_bytes
     if mem.get("saved_bytes") is not None:
         mem["saved_ratio"] = mem["saved_bytes"] / input_bytes
