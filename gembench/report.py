@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -709,6 +710,28 @@ def default_report_path(runs: list[tuple[Path, dict[str, Any], list[dict[str, An
     return Path("reports") / f"{safe}-{_stamp(runs[0][1].get('started'))}.md"
 
 
+def _trace_section(cases: list[dict[str, Any]], report_dir: Path) -> list[str]:
+    """Links to the torch.profiler Chrome traces of a ``--profile`` run (open in Perfetto or
+    chrome://tracing)."""
+    rows = []
+    for c in cases:
+        trace = c.get("trace")
+        if not trace:
+            continue
+        try:
+            link = os.path.relpath(trace, report_dir.resolve())
+        except ValueError:  # another drive
+            link = trace
+        rows.append([c.get("context"), c.get("backend"), c.get("label"), c.get("dtype"),
+                     _shape_text(c.get("shape")), c.get("pass"), f"[trace]({link})"])
+    if not rows:
+        return []
+    return ["## Profiles", "", "torch.profiler Chrome traces (open in Perfetto or "
+            "chrome://tracing):", "",
+            md_table(rows, ["context", "backend", "activation", "dtype", "shape", "pass",
+                            "trace"]), ""]
+
+
 def build_report(runs: list[tuple[Path, dict[str, Any], list[dict[str, Any]]]],
                  out: Path) -> str:
     """The markdown text; plots are written next to ``out`` (as ``<stem>-*.png``)."""
@@ -745,6 +768,7 @@ def build_report(runs: list[tuple[Path, dict[str, Any], list[dict[str, Any]]]],
     facts = _graph_facts(all_cases) + _backend_facts(all_cases)
     if facts:
         lines += ["## Backend facts", "", *facts]
+    lines += _trace_section(all_cases, out.parent)
     lines += ["## Plots", ""]
     try:
         from .plots import write_plots

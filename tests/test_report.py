@@ -304,3 +304,19 @@ def test_block_context_section(tmp_path):
     # the cost tables now carry a context column, since two contexts are present
     header, _ = _table(_tables(md), "Cost relative to ReLU: forward")
     assert "context" in header
+
+
+def test_profile_traces_are_linked_relative_to_the_report(tmp_path: Path) -> None:
+    recs = _records()
+    trace = tmp_path / "run" / "traces" / "abc.json"
+    trace.parent.mkdir(parents=True)
+    trace.write_text("{}")
+    recs[1]["trace"] = str(trace)
+    results = tmp_path / "run" / "results.jsonl"
+    results.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    out = write_report([results], tmp_path / "reports" / "r.md")
+    text = out.read_text()
+    assert "## Profiles" in text
+    assert "[trace](../run/traces/abc.json)" in text
+    plain = write_report([FIXTURE], tmp_path / "reports" / "plain.md").read_text()
+    assert "## Profiles" not in plain
