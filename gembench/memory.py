@@ -50,13 +50,46 @@ def _status_kb(field: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
+
+
+def _fresh_heap() -> Callable[[], None]:
+    """Make new allocations show as resident-memory growth for one measurement.
+
+    A long-lived worker's heap holds memory freed by earlier calls (all the more under the
+    caching setting, which never returns it), and reusing it does not grow the resident set.
+    So: return free heap memory to the OS (malloc_trim) and, under the caching setting, have
+    large blocks mmapped for the measurement; the returned function restores the setting.
+    """
+    import ctypes
+    import os
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        return lambda: None
+    mmap_env = os.environ.get("MALLOC_MMAP_THRESHOLD_")
+    trim_env = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    if not mmap_env:
+        return lambda: None
+    libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+    libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
+
+    def restore() -> None:
+        libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_env))
+        if trim_env:
+            libc.mallopt(_M_TRIM_THRESHOLD, int(trim_env))
+    return restore
+
+
 def peak_of(fn: Callable[[], Any], device: str) -> dict[str, Any]:
     """Peak memory one call of ``fn`` adds above what was in use before it.
 
     CUDA: ``torch.cuda.max_memory_allocated`` minus the allocation before the call.
     CPU: growth of the process's resident high-water mark (VmHWM, reset through
-    /proc/self/clear_refs) over the call; memory the allocator reuses from its own free lists
-    (the caching allocator setting) does not show as growth.
+    /proc/self/clear_refs) over the call, after returning the heap's free memory to the OS so
+    that reused memory shows as growth (see :func:`_fresh_heap`).
     """
     if device.startswith("cuda"):
         import torch
@@ -69,15 +102,19 @@ def peak_of(fn: Callable[[], Any], device: str) -> dict[str, Any]:
         peak = torch.cuda.max_memory_allocated() - base
         del result
         return {"peak_bytes": int(peak), "peak_source": "cuda max_memory_allocated - baseline"}
+    restore = _fresh_heap()
     try:
-        _CLEAR_REFS.write_text("5")
-    except OSError:
-        return {"peak_bytes": None, "peak_source": "unavailable (no /proc/self/clear_refs)"}
-    rss0 = _status_kb("VmRSS")
-    result = fn()
-    hwm = _status_kb("VmHWM")
-    del result
+        try:
+            _CLEAR_REFS.write_text("5")
+        except OSError:
+            return {"peak_bytes": None, "peak_source": "unavailable (no /proc/self/clear_refs)"}
+        rss0 = _status_kb("VmRSS")
+        result = fn()
+        hwm = _status_kb("VmHWM")
+        del result
+    finally:
+        restore()
     if rss0 is None or hwm is None:
         return {"peak_bytes": None, "peak_source": "unavailable (no /proc/self/status)"}
     return {"peak_bytes": max(0, hwm - rss0) * 1024,
-            "peak_source": "process VmHWM growth over one call (CPU)"}
+            "peak_source": "process VmHWM growth over one call, heap trimmed first (CPU)"}

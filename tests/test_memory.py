@@ -50,3 +50,25 @@ def test_peak_sees_a_large_temporary() -> None:
     assert rec["peak_bytes"] is not None and rec["peak_bytes"] >= 60 * 2**20
     small = peak_of(lambda: np.ones(16).sum(), "cpu")
     assert small["peak_bytes"] < 8 * 2**20
+
+
+def test_peak_sees_reused_heap_memory_under_the_caching_setting() -> None:
+    """In a long-lived process the heap keeps freed memory; the peak must still see a new
+    temporary, whichever allocator setting the worker runs with."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from gembench.memory import peak_of\n"
+        "x = torch.randn(1 << 22)\n"
+        "for _ in range(3):\n"
+        "    y = (x * 2) + 1; del y\n"
+        "big = [torch.ones(1 << 20) for _ in range(64)]; del big\n"  # 256 MiB freed in the heap
+        "print(peak_of(lambda: (x * 2) + 1, 'cpu')['peak_bytes'])\n"
+    )
+    for env in ({}, {"MALLOC_MMAP_THRESHOLD_": str(4 << 30),
+                     "MALLOC_TRIM_THRESHOLD_": str(4 << 30)}):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={**__import__("os").environ, **env}, check=True, timeout=120)
+        assert int(out.stdout.strip()) >= 30 * 2**20, (env, out.stdout)
