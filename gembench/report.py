@@ -436,6 +436,26 @@ def _fmt_share(med: float, q1: float, q3: float) -> str:
 
 def _block_section(cases: list[dict[str, Any]]) -> list[str]:
     """Block contexts (MLP, conv block): how much of the block the activation costs."""
+    # the fastest ReLU block of any backend in the same setting: what a user would compare with
+    best: dict[tuple[Any, ...], tuple[float, str]] = {}
+
+    def setting(c: dict[str, Any]) -> tuple[Any, ...]:
+        return (c.get("context"), c.get("device"), c.get("dtype"), str(c.get("shape")),
+                c.get("pass"), c.get("threads"), c.get("allocator"))
+
+    # each backend's ReLU block time: the median over its ReLU case and every interleaved ReLU
+    # baseline measured beside its other cases (robust to one noisy case)
+    relu_times: dict[tuple[Any, ...], dict[str, list[float]]] = {}
+    for c in cases:
+        if c.get("status") == "ok" and c.get("block"):
+            med = _num(_get(c, "timing", "relu", "median"))
+            if med == med:
+                relu_times.setdefault(setting(c), {}).setdefault(
+                    str(c.get("backend")), []).append(med)
+    for key, per_backend in relu_times.items():
+        be, med = min(((b, float(np.median(v))) for b, v in per_backend.items()),
+                      key=lambda bv: bv[1])
+        best[key] = (med, be)
     rows = []
     for c in cases:
         blk = c.get("block")
@@ -455,6 +475,8 @@ def _block_section(cases: list[dict[str, Any]]) -> list[str]:
              fmt_ratio_spread(_num(_get(t, "ratio_to_relu", "median")),
                               _num(_get(t, "ratio_to_relu", "q1")),
                               _num(_get(t, "ratio_to_relu", "q3"))),
+             (f"{fmt_ratio(_num(t.get('median')) / best[setting(c)][0])} "
+              f"({best[setting(c)][1]})") if setting(c) in best else "–",
              fmt_time(_num(act.get("median"))),
              _fmt_share(_num(blk.get("activation_share")), _num(share_q.get("q1")),
                         _num(share_q.get("q3"))),
@@ -467,10 +489,14 @@ def _block_section(cases: list[dict[str, Any]]) -> list[str]:
         return []
     rows.sort(key=lambda r: r[0])
     headers = ["context", "shape", "dtype", "pass", "activation", "backend",
-               "block median (IQR)", "× block with ReLU (q1–q3)", "activation alone",
+               "block median (IQR)", "× block with ReLU (q1–q3)",
+               "× fastest ReLU block (of)", "activation alone",
                "activation share (q1–q3)", "saved vs ReLU block", "peak vs ReLU block"]
     return ["## Block contexts", "", "The whole block with this activation, timed interleaved "
-            "with the same block (same weights) using the backend's ReLU; the activation alone "
+            "with the same block (same weights) using the backend's ReLU, and against the "
+            "fastest ReLU block of any backend (ratio of medians; a backend's ReLU block time is "
+            "the median over its ReLU case and every ReLU baseline timed beside its other "
+            "cases); the activation alone "
             "at the shape it sees inside the block; its share is the median of per-round ratios "
             "activation/block.", "", md_table([r[1] for r in rows], headers), ""]
 
