@@ -60,3 +60,17 @@ def test_unsupported_dtype_is_skipped_with_reason() -> None:
     rec = measure_safely(Case("numpy", "gem", {}, "bfloat16", "cpu", (1024,), "forward", 1),
                          TIMING, 0)
     assert rec["status"] == "skipped" and "bfloat16" in rec["reason"]
+
+
+def test_unrepeatable_backward_is_timed_as_difference(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend("tests/plugins")
+    monkeypatch.setitem(registry.MODULES, "once", "once_backend:OnceBackend")
+    rec = measure_safely(Case("once", "relu", {}, "float32", "cpu", (1 << 16,), "backward", 1),
+                         TIMING, 0)
+    assert rec["status"] == "ok", rec.get("reason")
+    assert "forward+backward minus forward" in rec["pass_note"]
+    assert rec["timing"]["derived_from"] == "forward_backward - forward"
+    assert rec["timing"]["count"] >= 5
+    plain = measure_safely(Case("torch_fused", "relu", {}, "float32", "cpu", (1 << 16,),
+                                "backward", 1), TIMING, 0)
+    assert plain["pass_note"] == "" and "derived_from" not in plain["timing"]
