@@ -20,7 +20,7 @@ from .dtypes import DTYPES
 from .memory import peak_of, saved_for_backward
 from .reference import reference
 from .suite import Timing
-from .timing import CpuClock, CudaClock, interleaved, ratio_summary, summarize
+from .timing import CpuClock, CudaClock, cuda_graphed, interleaved, ratio_summary, summarize
 
 
 class CaseSkipped(Exception):
@@ -205,12 +205,20 @@ def _measure_elementwise(be: Backend, kern: Kernel, case: Case, timing: Timing, 
     fns: dict[str, Callable[[], Any]] = {k: p.run for k, p in passes.items()}
     fns.update({f"{k}/forward": p.subtract for k, p in passes.items() if p.subtract})
     fns["copy"] = _copy_fn(case)
+    graph_note = ""
+    if timing.cuda_graphs:
+        if case.device.startswith("cuda"):
+            fns, graph_note = cuda_graphed(fns)
+        else:
+            graph_note = "cuda_graphs ignored: not a CUDA device"
     res = interleaved(fns, clock, timing, main="case")
     for k in passes:
         if f"{k}/forward" in res:
             res[k] = _difference(res[k], res.pop(f"{k}/forward"))
 
     timing_rec = _timing_record(res, clock, timing)
+    if graph_note:
+        timing_rec["cuda_graphs"] = graph_note
     timing_rec["copy"] = res["copy"]
     timing_rec["ratio_to_copy"] = ratio_summary(res["case"]["samples"], res["copy"]["samples"])
 

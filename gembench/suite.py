@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,7 @@ def _schema() -> dict[str, Any]:
                     "min_sample_time_s": {"type": "number", "exclusiveMinimum": 0},
                     "timeout_s": {"type": "number", "exclusiveMinimum": 0},
                     "error_elements": _POS_INT,
+                "cuda_graphs": {"type": "boolean"},
                 },
             },
         },
@@ -137,11 +138,12 @@ class Timing:
     min_sample_time_s: float = 2e-4
     timeout_s: float = 600.0
     error_elements: int = 1 << 20
+    cuda_graphs: bool = False  # CUDA: replay each timed callable from a captured CUDA graph
 
     def quick(self) -> Timing:
         """The ``--quick`` policy: a tenth of the budget, 5 samples minimum."""
-        return Timing(self.budget_s / 10, 5, self.max_samples, 1, self.target_precision,
-                      self.min_sample_time_s, self.timeout_s, min(self.error_elements, 1 << 16))
+        return replace(self, budget_s=self.budget_s / 10, min_samples=5, warmup=1,
+                       error_elements=min(self.error_elements, 1 << 16))
 
 
 @dataclass

@@ -129,3 +129,33 @@ def ratio_summary(num: list[float], den: list[float]) -> dict[str, float]:
     r = np.asarray(num, dtype=np.float64) / np.asarray(den, dtype=np.float64)
     q1, med, q3 = np.percentile(r, [25, 50, 75])
     return {"median": float(med), "q1": float(q1), "q3": float(q3), "count": int(r.size)}
+
+
+def cuda_graphed(fns: dict[str, Callable[[], Any]]) -> tuple[dict[str, Callable[[], Any]], str]:
+    """Capture each callable in a CUDA graph and time its replay (launch overhead removed).
+
+    A callable that cannot be captured (host synchronisation, allocation outside the graph's
+    pool, CPU work) keeps running eagerly; the returned note names those.
+    """
+    import torch
+
+    out: dict[str, Callable[[], Any]] = {}
+    failed = []
+    for name, fn in fns.items():
+        try:
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                for _ in range(3):
+                    fn()
+            torch.cuda.current_stream().wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                fn()
+            out[name] = graph.replay
+        except Exception as exc:  # capture is best effort; say which callables ran eagerly
+            out[name] = fn
+            failed.append(f"{name} ({type(exc).__name__})")
+    note = "CUDA graphs: replayed" + (f"; not capturable, ran eagerly: {', '.join(failed)}"
+                                      if failed else "")
+    return out, note

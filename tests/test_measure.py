@@ -74,3 +74,12 @@ def test_unrepeatable_backward_is_timed_as_difference(monkeypatch: pytest.Monkey
     plain = measure_safely(Case("torch_fused", "relu", {}, "float32", "cpu", (1 << 16,),
                                 "backward", 1), TIMING, 0)
     assert plain["pass_note"] == "" and "derived_from" not in plain["timing"]
+
+
+def test_cuda_graphs_option_is_ignored_with_a_note_on_cpu() -> None:
+    from dataclasses import replace
+
+    rec = measure_safely(Case("torch_fused", "gem", {}, "float32", "cpu", (1024,), "forward", 1),
+                         replace(TIMING, cuda_graphs=True), 0)
+    assert rec["status"] == "ok"
+    assert rec["timing"]["cuda_graphs"] == "cuda_graphs ignored: not a CUDA device"
