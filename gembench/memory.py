@@ -50,37 +50,21 @@ def _status_kb(field: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
-
-
-def _fresh_heap() -> Callable[[], None]:
-    """Make new allocations show as resident-memory growth for one measurement.
+def _trim_heap() -> None:
+    """Make reused heap memory show as resident-memory growth for one measurement.
 
     A long-lived worker's heap holds memory freed by earlier calls (all the more under the
-    caching setting, which never returns it), and reusing it does not grow the resident set.
-    So: return free heap memory to the OS (malloc_trim) and, under the caching setting, have
-    large blocks mmapped for the measurement; the returned function restores the setting.
+    caching setting, which never returns it), and reusing it would not grow the resident set.
+    ``malloc_trim(0)`` hands the free pages inside the heap back to the OS (madvise), so the
+    measured call faults them in again. The allocator's settings are left alone: ``mallopt``
+    cannot restore a 4 GiB mmap threshold (its argument is a C int, and glibc caps it), and a
+    changed threshold would spoil every later timing in the worker.
     """
+    import contextlib
     import ctypes
-    import os
 
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):
-        return lambda: None
-    mmap_env = os.environ.get("MALLOC_MMAP_THRESHOLD_")
-    trim_env = os.environ.get("MALLOC_TRIM_THRESHOLD_")
-    if not mmap_env:
-        return lambda: None
-    libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
-    libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
-
-    def restore() -> None:
-        libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_env))
-        if trim_env:
-            libc.mallopt(_M_TRIM_THRESHOLD, int(trim_env))
-    return restore
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def peak_of(fn: Callable[[], Any], device: str) -> dict[str, Any]:
@@ -89,7 +73,7 @@ def peak_of(fn: Callable[[], Any], device: str) -> dict[str, Any]:
     CUDA: ``torch.cuda.max_memory_allocated`` minus the allocation before the call.
     CPU: growth of the process's resident high-water mark (VmHWM, reset through
     /proc/self/clear_refs) over the call, after returning the heap's free memory to the OS so
-    that reused memory shows as growth (see :func:`_fresh_heap`).
+    that reused memory shows as growth (see :func:`_trim_heap`).
     """
     if device.startswith("cuda"):
         import torch
@@ -102,18 +86,15 @@ def peak_of(fn: Callable[[], Any], device: str) -> dict[str, Any]:
         peak = torch.cuda.max_memory_allocated() - base
         del result
         return {"peak_bytes": int(peak), "peak_source": "cuda max_memory_allocated - baseline"}
-    restore = _fresh_heap()
+    _trim_heap()
     try:
-        try:
-            _CLEAR_REFS.write_text("5")
-        except OSError:
-            return {"peak_bytes": None, "peak_source": "unavailable (no /proc/self/clear_refs)"}
-        rss0 = _status_kb("VmRSS")
-        result = fn()
-        hwm = _status_kb("VmHWM")
-        del result
-    finally:
-        restore()
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        return {"peak_bytes": None, "peak_source": "unavailable (no /proc/self/clear_refs)"}
+    rss0 = _status_kb("VmRSS")
+    result = fn()
+    hwm = _status_kb("VmHWM")
+    del result
     if rss0 is None or hwm is None:
         return {"peak_bytes": None, "peak_source": "unavailable (no /proc/self/status)"}
     return {"peak_bytes": max(0, hwm - rss0) * 1024,

@@ -72,3 +72,37 @@ def test_peak_sees_reused_heap_memory_under_the_caching_setting() -> None:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              env={**__import__("os").environ, **env}, check=True, timeout=120)
         assert int(out.stdout.strip()) >= 30 * 2**20, (env, out.stdout)
+
+
+def test_peak_measurement_leaves_the_caching_allocator_caching() -> None:
+    """After a peak measurement a 64 MiB tensor must still come from the heap the caching
+    setting keeps, not from a fresh mmap (glibc's mallinfo2: bytes in mmapped blocks). A
+    measurement that set the mmap threshold through mallopt once spoiled every later timing."""
+    import subprocess
+    import sys
+
+    code = (
+        "import ctypes, sys, torch\n"
+        "from gembench.memory import peak_of\n"
+        "class Info(ctypes.Structure):\n"
+        "    _fields_ = [(n, ctypes.c_size_t) for n in ('arena', 'ordblks', 'smblks', 'hblks',"
+        " 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost')]\n"
+        "libc = ctypes.CDLL('libc.so.6'); libc.mallinfo2.restype = Info\n"
+        "x = torch.randn(1 << 24)\n"
+        "peak_of(lambda: torch.relu(x), 'cpu')\n"
+        "if sys.argv[1] == 'spoil':\n"
+        "    libc.mallopt(-3, 0)\n"
+        "before = libc.mallinfo2().hblkhd\n"
+        "y = torch.relu(x)\n"
+        "print(libc.mallinfo2().hblkhd - before)\n"
+    )
+    env = {**__import__("os").environ, "MALLOC_MMAP_THRESHOLD_": str(4 << 30),
+           "MALLOC_TRIM_THRESHOLD_": str(4 << 30)}
+    for mode in ("as-is", "spoil"):
+        out = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True,
+                             env=env, check=True, timeout=120)
+        mmapped = int(out.stdout)
+        if mode == "as-is":
+            assert mmapped < 2**20, out.stdout
+        else:  # the check can fail: with the threshold spoiled the output is mmapped
+            assert mmapped >= 64 * 2**20, out.stdout
