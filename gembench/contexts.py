@@ -11,8 +11,6 @@ from torch import nn
 from .backends.base import Kernel
 from .backends.torch_common import TORCH_DTYPES
 
-CONTEXTS = ("elementwise", "mlp_block", "conv_block")
-
 
 class KernelActivation(nn.Module):
     """An ``nn.Module`` whose forward is a backend kernel's (autograd-capable) forward."""

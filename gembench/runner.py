@@ -13,7 +13,6 @@ import os
 import selectors
 import subprocess
 import sys
-from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -234,10 +233,6 @@ def _progress(total: int, initial: int, enabled: bool) -> Any:
 
     return tqdm(total=total, initial=initial, disable=not enabled, unit="case",
                 dynamic_ncols=True, file=sys.stderr)
-
-
-def iter_cases(path: Path) -> Iterable[dict[str, Any]]:
-    return (r for r in read_records(path) if r.get("kind") == "case")
 
 
 __all__ = ["RunError", "matches", "run_suite"]
