@@ -31,10 +31,22 @@ def cmd_list(args: argparse.Namespace) -> int:
         be = backend(name)
         avail = be.availability()
         status = "available" if avail else f"unavailable: {avail.reason}"
-        devices = ", ".join(d for d in be.devices if not be.device_unavailable(d))
-        rows.append([name, status, ", ".join(be.dtypes), devices or "-", be.summary])
+        devices, notes = [], []
+        if avail:
+            for d in be.devices:
+                why = be.device_unavailable(d)
+                if why:
+                    notes.append(f"{d}: {why}")
+                    continue
+                devices.append(d)
+                timing = be.timing_unsupported(d)
+                if timing:
+                    notes.append(f"{d}: {timing}")
+        rows.append([name, status, ", ".join(be.dtypes), ", ".join(devices) or "-",
+                     "; ".join(notes) or "-", be.summary])
     print("\nBackends")
-    print(tabulate(rows, headers=["name", "status", "dtypes", "devices here", "what it is"]))
+    print(tabulate(rows, headers=["name", "status", "dtypes", "devices here", "notes",
+                                  "what it is"], maxcolwidths=[None, 40, 20, None, 60, 60]))
     return 0
 
 
