@@ -6,6 +6,7 @@ Passes are made here, from a kernel's forward and backward; backends never handl
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -162,8 +163,7 @@ def measure(case: Case, timing: Timing, seed: int = 0,
     reason = be.unsupported(spec, case.dtype, case.device) or be.timing_unsupported(case.device)
     if reason:
         raise CaseSkipped(reason)
-    if case.device == "cpu" or case.device.startswith("cuda"):
-        _torch().set_num_threads(case.threads)
+    _torch().set_num_threads(case.threads)  # the same CPU thread budget for every backend
     be.configure(threads=case.threads)
     be.reset()
 
@@ -225,11 +225,10 @@ def _measure_elementwise(be: Backend, kern: Kernel, case: Case, timing: Timing, 
     if case.pass_ == "forward" and kern.supports_out:
         out_buf = be.empty_like(x)
         pre = interleaved({"case": lambda: kern.forward(x, out=out_buf)}, clock,
-                          Timing(**{**timing.__dict__, "budget_s": timing.budget_s / 2}), "case")
-        timing_rec["prealloc"] = {k: v for k, v in pre["case"].items()}
+                          replace(timing, budget_s=timing.budget_s / 2), "case")
+        timing_rec["prealloc"] = dict(pre["case"])
 
-    # memory
-    # what a training step keeps for this activation's backward (whatever the timed pass)
+    # memory: what a training step keeps for this activation's backward (whatever the timed pass)
     input_bytes = case.numel * DTYPES[case.dtype].itemsize
     mem: dict[str, Any] = {}
     if kern.autograd:
