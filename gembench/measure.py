@@ -6,9 +6,9 @@ Passes are made here, from a kernel's forward and backward; backends never handl
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
