@@ -83,3 +83,14 @@ def test_cuda_graphs_option_is_ignored_with_a_note_on_cpu() -> None:
                          replace(TIMING, cuda_graphs=True), 0)
     assert rec["status"] == "ok"
     assert rec["timing"]["cuda_graphs"] == "cuda_graphs ignored: not a CUDA device"
+
+
+def test_preallocated_output_is_timed_where_the_backend_allows() -> None:
+    rec = measure_safely(Case("onnxruntime", "gem", {}, "float32", "cpu", (1 << 14,), "forward",
+                              1), TIMING, 0)
+    assert rec["status"] == "ok", rec.get("reason")
+    assert rec["timing"]["prealloc"]["count"] >= TIMING.min_samples
+    assert rec["timing"]["mode"] == "as_called"  # ratios use the as-called figure
+    eager = measure_safely(Case("torch_eager", "gem", {}, "float32", "cpu", (1 << 14,),
+                                "forward", 1), TIMING, 0)
+    assert "prealloc" not in eager["timing"]
