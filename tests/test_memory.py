@@ -88,10 +88,10 @@ def test_peak_measurement_leaves_the_caching_allocator_caching() -> None:
         "    _fields_ = [(n, ctypes.c_size_t) for n in ('arena', 'ordblks', 'smblks', 'hblks',"
         " 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost')]\n"
         "libc = ctypes.CDLL('libc.so.6'); libc.mallinfo2.restype = Info\n"
+        "if sys.argv[1] == 'spoil':\n"  # what the old measurement left behind
+        "    libc.mallopt(-3, 0)\n"
         "x = torch.randn(1 << 24)\n"
         "peak_of(lambda: torch.relu(x), 'cpu')\n"
-        "if sys.argv[1] == 'spoil':\n"
-        "    libc.mallopt(-3, 0)\n"
         "before = libc.mallinfo2().hblkhd\n"
         "y = torch.relu(x)\n"
         "print(libc.mallinfo2().hblkhd - before)\n"
