@@ -38,15 +38,12 @@ def survey(backend_names: list[str] | None = None, seed: int = 0) -> list[dict[s
     of the catalog (defaults and the papers' parameters), on random inputs at several scales
     and the adversarial set (signed zeros, subnormals, the eps scale, +-1e4, near overflow)."""
     from . import backend, backends
-    from .catalog import CATALOG, activation
+    from .catalog import CHECK_CONFIGS, activation
     from .dtypes import DTYPES
-    from .inputs import adversarial, as_dtype, random_normal
+    from .inputs import check_inputs
     from .reference import reference
 
-    specs = [activation(n) for n in CATALOG] + [
-        activation("gem", N=2), activation("e_gem", N=2, eps=1e-6),
-        activation("e_gem", N=1, eps=10.0), activation("se_gem", N=2, eps=1e-4),
-        activation("lambda_gelu", lam=4.0)]
+    specs = [activation(name, **params) for name, params in CHECK_CONFIGS]
     rows: list[dict[str, object]] = []
     for name in backend_names or backends():
         be = backend(name)
@@ -56,9 +53,7 @@ def survey(backend_names: list[str] | None = None, seed: int = 0) -> list[dict[s
             for spec in specs:
                 if be.unsupported(spec, dt, "cpu"):
                     continue
-                rng = np.random.default_rng(seed)
-                x = as_dtype(np.concatenate([adversarial(d), random_normal(2000, seed)]), d)
-                dy = as_dtype(rng.uniform(0.5, 2.0, x.size), d)
+                x, dy = check_inputs(d, seed, 2000)
                 kern = be.build(spec, dtype=dt, device="cpu")
                 if kern.domain is not None:
                     keep = np.abs(x) <= kern.domain

@@ -363,6 +363,17 @@ def activation(name: str, **params: Any) -> Activation:
     return Activation(d, bound)
 
 
+#: What accuracy checks cover: every activation at its defaults plus the papers' parameters.
+CHECK_CONFIGS: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in CATALOG] + [
+    ("gem", {"N": 2}),
+    ("e_gem", {"N": 2, "eps": 1e-6}),
+    ("e_gem", {"N": 1, "eps": 10.0}),
+    ("se_gem", {"N": 2, "eps": 1e-4}),
+    ("lambda_gelu", {"lam": 4.0}),
+    ("lambda_gelu_learnable", {"s": 1.0, "t": 0.1}),
+]
+
+
 def _rebuild(name: str, params: dict[str, Any]) -> Activation:
     return activation(name, **params)
 

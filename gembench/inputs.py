@@ -35,3 +35,12 @@ def as_dtype(x: np.ndarray, dtype: DType) -> np.ndarray:
     x = np.clip(x, -dtype.max, dtype.max)
     t = torch.from_numpy(np.ascontiguousarray(x)).to(getattr(torch, dtype.name))
     return t.to(torch.float64).numpy()
+
+
+def check_inputs(dtype: DType, seed: int, n_random: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, dy)`` for an accuracy check, both rounded to ``dtype``: the adversarial set plus
+    random normals at several scales, and upstream gradients of magnitude 0.5-2, either sign."""
+    rng = np.random.default_rng(seed)
+    x = as_dtype(np.concatenate([adversarial(dtype), random_normal(n_random, seed)]), dtype)
+    dy = as_dtype(rng.uniform(0.5, 2.0, x.size) * rng.choice([-1.0, 1.0], x.size), dtype)
+    return x, dy

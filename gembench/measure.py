@@ -89,6 +89,12 @@ class Pass:
             return self.kern.forward(self.x)
 
 
+def _clock(be: Backend, device: str) -> Any:
+    """CUDA events (with L2 flush) on CUDA, perf_counter around a synchronised block on CPU."""
+    return CudaClock() if device.startswith("cuda") else CpuClock(
+        lambda: be.synchronize(device))
+
+
 def _copy_fn(case: Case) -> Callable[[], Any]:
     """The bandwidth ceiling: a plain copy of a tensor of the case's size into a buffer."""
     torch = _torch()
@@ -196,8 +202,7 @@ def _measure_elementwise(be: Backend, kern: Kernel, case: Case, timing: Timing, 
     be.synchronize(case.device)
     first_call = time.perf_counter() - t0
 
-    clock: Any = CudaClock() if case.device.startswith("cuda") else CpuClock(
-        lambda: be.synchronize(case.device))
+    clock = _clock(be, case.device)
     passes = {"case": main}
     if spec.name != "relu":
         base_kern = be.build(case.baseline().spec, dtype=case.dtype, device=case.device)
@@ -299,8 +304,7 @@ def measure_block(be: Backend, kern: Kernel, case: Case, timing: Timing,
     if case.activation != "relu":
         fns["relu"] = contexts.block_pass(relu_block, case.pass_, x, dy)
     fns["activation"] = Pass(kern, case.pass_, ax, ady).run
-    clock: Any = CudaClock() if case.device.startswith("cuda") else CpuClock(
-        lambda: be.synchronize(case.device))
+    clock = _clock(be, case.device)
     res = interleaved(fns, clock, timing, main="case")
     rec_t = _timing_record(res, clock, timing)
     share = ratio_summary(res["activation"]["samples"], res["case"]["samples"])

@@ -8,16 +8,11 @@ import os
 os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import gembench
+from gembench.catalog import CHECK_CONFIGS
 
-#: Activations at defaults plus the parameter values the papers use.
-SPEC_ARGS: list[tuple[str, dict]] = [(name, {}) for name in gembench.activations()] + [
-    ("gem", {"N": 2}),
-    ("e_gem", {"N": 2, "eps": 1e-6}),
-    ("e_gem", {"N": 1, "eps": 10.0}),
-    ("se_gem", {"N": 2, "eps": 1e-4}),
-    ("lambda_gelu", {"lam": 4.0}),
-    ("lambda_gelu_learnable", {"s": 1.0, "t": 0.1}),
-]
+#: Activations at defaults plus the papers' parameters (one list, shared with
+#: ``gembench accuracy``).
+SPEC_ARGS: list[tuple[str, dict]] = CHECK_CONFIGS
 
 
 def spec_id(arg: tuple[str, dict]) -> str:
