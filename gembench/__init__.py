@@ -10,9 +10,9 @@ Public API::
 
 from __future__ import annotations
 
-from .backends import backend, backends
-from .catalog import Activation, ParameterError, activation, activations
-from .reference import reference
+from gembench.activations.catalog import Activation, ParameterError, activation, activation_names
+from gembench.activations.reference import reference
+from gembench.backends import backend, backend_names
 
 __version__ = "0.1.0"
 
@@ -21,8 +21,8 @@ __all__ = [
     "ParameterError",
     "__version__",
     "activation",
-    "activations",
+    "activation_names",
     "backend",
-    "backends",
+    "backend_names",
     "reference",
 ]

@@ -1,5 +1,5 @@
 """``python -m gembench``: see :mod:`gembench.cli`."""
 
-from .cli import main
+from gembench.cli import main
 
 raise SystemExit(main())

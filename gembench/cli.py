@@ -10,8 +10,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from . import catalog as _acts
-from .backends import backend, backends
+from gembench.activations import catalog as _acts
+from gembench.backends import backend, backend_names
 
 
 class UserError(Exception):
@@ -27,7 +27,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(tabulate(rows, headers=["name", "parameters (default)", "transcendental-free",
                                   "formula"]))
     rows = []
-    for name in backends():
+    for name in backend_names():
         be = backend(name)
         avail = be.availability()
         status = "available" if avail else f"unavailable: {avail.reason}"
@@ -61,9 +61,9 @@ def _default_out(suite_name: str, resume: bool) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .runner import RunError, run_suite
-    from .suite import SuiteError, load_suite
-    from .summary import print_summary
+    from gembench.engine.runner import RunError, run_suite
+    from gembench.plan.suite import SuiteError, load_suite
+    from gembench.report.summary import print_summary
 
     try:
         suite = load_suite(args.suite, quick=args.quick, device=args.device)
@@ -87,14 +87,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _write_report(results: list[Path], out: Path | None) -> Path | None:
     try:
-        from .report import write_report
+        from gembench.report.markdown import write_report
     except ImportError:
         return None
     return write_report(results, out)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import ResultsError, write_report
+    from gembench.report.markdown import ResultsError, write_report
 
     try:
         path = write_report([Path(p) for p in args.results], Path(args.out) if args.out else None)
@@ -105,8 +105,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import CompareError, run_compare
-    from .report import ResultsError
+    from gembench.compare import CompareError, run_compare
+    from gembench.report.markdown import ResultsError
 
     try:
         return run_compare(args.base, args.new, args.threshold, args.alpha)
@@ -118,11 +118,12 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
     import os
 
     os.environ.setdefault("TRITON_INTERPRET", "1")  # Triton kernels in the interpreter on CPU
-    from .accuracy import survey
+    from gembench.activations.accuracy import survey
 
-    unknown = [b for b in args.backends if b not in backends()]
+    unknown = [b for b in args.backends if b not in backend_names()]
     if unknown:
-        raise UserError(f"unknown backend {unknown[0]!r}; expected one of {', '.join(backends())}")
+        raise UserError(f"unknown backend {unknown[0]!r}; expected one of "
+                        f"{', '.join(backend_names())}")
     rows = survey(args.backends or None)
     print(tabulate([[r["backend"], r["dtype"], r["activations"],
                      f"{r['forward_eps']:.3g} ({r['forward_worst']})",
@@ -166,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "process (torch ReLU/GELU forward, 16M float32)")
     p.add_argument("--numel", type=int, default=1 << 24)
     p.add_argument("--threads", type=int, default=1)
-    p.set_defaults(func=lambda a: __import__("gembench.crosscheck", fromlist=["main"]).main(
+    p.set_defaults(func=lambda a: __import__("gembench.engine.crosscheck", fromlist=["main"]).main(
         a.numel, a.threads))
 
     p = sub.add_parser("report", help="write a markdown report (and PNG plots) of results files")

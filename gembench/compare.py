@@ -24,7 +24,7 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 from tabulate import tabulate
 
-from .report import fmt_time, load_results
+from gembench.report.markdown import fmt_time, load_results
 
 #: default significance level of the Mann–Whitney U test.
 ALPHA = 0.01

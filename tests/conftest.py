@@ -8,7 +8,7 @@ import os
 os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import gembench
-from gembench.catalog import CHECK_CONFIGS
+from gembench.activations.catalog import CHECK_CONFIGS
 
 #: Activations at defaults plus the papers' parameters (one list, shared with
 #: ``gembench accuracy``).

@@ -15,11 +15,11 @@ def test_list_prints_catalog_and_backends_with_reasons() -> None:
                          text=True, timeout=120, env=env)
     assert res.returncode == 0, res.stderr
     out = res.stdout
-    for name in gembench.activations():
+    for name in gembench.activation_names():
         assert f"\n{name} " in out
     assert "N=1 (a positive integer)" in out and "eps=0.0001 (a number > 0)" in out
     assert "lam=1 (a number >= 1)" in out and "t=0.1 (a number > 0)" in out
-    for name in gembench.backends():
+    for name in gembench.backend_names():
         assert f"\n{name} " in out
     assert "TRITON_INTERPRET=1" in out  # why Triton cannot run on this CPU-only machine as is
 

@@ -20,7 +20,7 @@ from gembench.compare import (
     parse_threshold,
     run_compare,
 )
-from gembench.timing import summarize
+from gembench.engine.timing import summarize
 
 FIXTURE = Path(__file__).parent / "data" / "results-small.jsonl"
 N_SAMPLES = 40

@@ -11,11 +11,12 @@ import pytest
 from conftest import SPEC_ARGS, spec_id
 
 import gembench
-import gembench.ops
-from gembench.accuracy import error_in_eps, max_error
-from gembench.dtypes import DTYPES
-from gembench.inputs import check_inputs
-from gembench.reference import reference_param_grads
+import gembench.activations.ops
+from gembench.activations.accuracy import error_in_eps, max_error
+from gembench.activations.accuracy_inputs import check_inputs
+from gembench.activations.dtypes import DTYPES
+from gembench.activations.ops import NumpyOps
+from gembench.activations.reference import reference_param_grads
 
 FULL = os.environ.get("GEMBENCH_FULL_TESTS") == "1"
 # Fresh random inputs every run; a failure names the seed, GEMBENCH_TEST_SEED=... repeats it.
@@ -26,7 +27,7 @@ COMPILE_FOCUS = {"relu", "gelu", "gem", "se_gem", "lambda_gelu_learnable"}
 
 
 def _cases():
-    for b in gembench.backends():
+    for b in gembench.backend_names():
         for arg in SPEC_ARGS:
             for dt in DTYPES:
                 marks = []
@@ -77,7 +78,7 @@ def test_forward_and_backward_match_reference(backend_name, arg, dt):
     assert set(pgrads) == ({"s"} if spec.learnable else set())
     if spec.learnable:
         ref_ds = reference_param_grads(spec, x, dy)["s"]
-        terms = np.abs(spec.param_grad_terms(gembench.ops.NumpyOps(np.float64), x, dy)["s"])
+        terms = np.abs(spec.param_grad_terms(NumpyOps(np.float64), x, dy)["s"])
         got = float(np.asarray(be_to_float(pgrads["s"])))
         assert abs(got - ref_ds) <= d.backward_tol * d.eps * terms.sum(), (got, ref_ds)
 

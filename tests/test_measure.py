@@ -6,11 +6,11 @@ import importlib
 
 import pytest
 
-from gembench.cases import Case
-from gembench.measure import measure_safely
-from gembench.suite import Timing
+from gembench.engine.measure import measure_safely
+from gembench.engine.policy import Timing
+from gembench.plan.cases import Case
 
-registry = importlib.import_module("gembench.backends")  # the package, not gembench.backends()
+registry = importlib.import_module("gembench.backends")  # the package, not gembench.backend_names()
 TIMING = Timing(budget_s=0.02, min_samples=5, warmup=1, error_elements=4096)
 
 

@@ -10,13 +10,14 @@ from onnx import TensorProto
 from onnx.reference import ReferenceEvaluator
 
 import gembench
-import gembench.ops
-from gembench import onnx_graphs as og
-from gembench.accuracy import max_error
+import gembench.activations.ops
+from gembench.activations.accuracy import max_error
+from gembench.activations.accuracy_inputs import adversarial, as_dtype, random_normal
+from gembench.activations.dtypes import DTYPES
+from gembench.activations.ops import NumpyOps
+from gembench.activations.reference import reference_param_grads
+from gembench.backends import onnx_graphs as og
 from gembench.backends import onnxruntime_backend as ob
-from gembench.dtypes import DTYPES
-from gembench.inputs import adversarial, as_dtype, random_normal
-from gembench.reference import reference_param_grads
 
 GEM_FAMILY = [("gem", {}), ("gem", {"N": 2}), ("e_gem", {}), ("e_gem", {"N": 2, "eps": 1e-6}),
               ("se_gem", {}), ("se_gem", {"N": 2, "eps": 1e-4})]
@@ -138,7 +139,7 @@ def test_graphs_are_the_catalog_formulas(name, kw):
     dy = np.linspace(-2.0, 2.0, x.size)
     f = ReferenceEvaluator(og.forward_model(spec, "float64"))
     b = ReferenceEvaluator(og.backward_model(spec, "float64"))
-    ops = gembench.ops.NumpyOps(np.float64)
+    ops = NumpyOps(np.float64)
     with np.errstate(all="ignore"):
         want_y, want_dx = spec.forward(ops, x), dy * spec.derivative(ops, x)
         (y,) = f.run(None, {"x": x})
@@ -254,7 +255,7 @@ def test_learnable_gradient_matches_the_float64_reference(dtype):
     dx, grads = kern.grads(xn, dyn)
     assert set(grads) == {"s"} and dx.dtype == xn.dtype
     want = reference_param_grads(spec, x, dy)["s"]
-    terms = np.abs(spec.param_grad_terms(gembench.ops.NumpyOps(np.float64), x, dy)["s"]).sum()
+    terms = np.abs(spec.param_grad_terms(NumpyOps(np.float64), x, dy)["s"]).sum()
     tol = d.backward_tol * d.eps * terms
     assert abs(want) > 2 * tol  # a gradient of 0 would fail
     assert abs(float(grads["s"]) - want) <= tol

@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gembench
-from gembench.catalog import ParameterError
-from gembench.dtypes import DTYPES
-from gembench.inputs import adversarial
-from gembench.ops import MpOps
+from gembench.activations.accuracy_inputs import adversarial
+from gembench.activations.catalog import ParameterError
+from gembench.activations.dtypes import DTYPES
+from gembench.activations.ops import MpOps
 
 MP = MpOps(dps=200)
 

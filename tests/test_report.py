@@ -19,7 +19,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from gembench.cli import main
-from gembench.report import ResultsError, write_report
+from gembench.report.markdown import ResultsError, write_report
 
 FIXTURE = Path(__file__).parent / "data" / "results-small.jsonl"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gembench.suite import SuiteError, load_suite
+from gembench.plan.suite import SuiteError, load_suite
 
 GOOD = "activations: [gelu]\nbackends: [numpy]\n"
 

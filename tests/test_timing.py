@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from gembench.suite import Timing
-from gembench.timing import CpuClock, interleaved, ratio_summary, summarize
+from gembench.engine.policy import Timing
+from gembench.engine.timing import CpuClock, interleaved, ratio_summary, summarize
 
 
 def busy(seconds: float):

@@ -8,9 +8,9 @@ import torch
 import torch._dynamo
 
 import gembench
-from gembench.accuracy import error_in_eps
+from gembench.activations.accuracy import error_in_eps
+from gembench.activations.dtypes import DTYPES
 from gembench.backends import torch_compile
-from gembench.dtypes import DTYPES
 
 pytestmark = pytest.mark.slow
 

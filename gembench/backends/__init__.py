@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 
-from .base import Availability, Backend, Kernel, UnavailableBackend
+from gembench.backends.base import Availability, Backend, Kernel, UnavailableBackend
 
 #: backend name -> "module:Class" defining it. Adding a backend is one module and one line here.
 MODULES: dict[str, str] = {
@@ -45,9 +45,9 @@ def backend(name: str) -> Backend:
     return _cache[name]
 
 
-def backends() -> list[str]:
+def backend_names() -> list[str]:
     """Names of every backend gembench knows (available here or not)."""
     return list(MODULES)
 
 
-__all__ = ["Availability", "Backend", "Kernel", "backend", "backends"]
+__all__ = ["Availability", "Backend", "Kernel", "backend", "backend_names"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..catalog import Activation
+from gembench.activations.catalog import Activation
 
 
 @dataclass(frozen=True)

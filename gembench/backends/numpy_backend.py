@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ..catalog import Activation
-from ..ops import NumpyOps
-from .base import Backend, Kernel
+from gembench.activations.catalog import Activation
+from gembench.activations.ops import NumpyOps
+from gembench.backends.base import Backend, Kernel
 
 _NP = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
 _COMPUTE = {"float64": np.float64, "float32": np.float32, "float16": np.float32}

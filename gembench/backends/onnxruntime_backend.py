@@ -1,5 +1,5 @@
-"""``onnxruntime``: the catalog formulas as ONNX graphs (:mod:`gembench.onnx_graphs`), run by
-ONNX Runtime with I/O binding.
+"""``onnxruntime``: the catalog formulas as ONNX graphs (:mod:`gembench.backends.onnx_graphs`),
+run by ONNX Runtime with I/O binding.
 
 One session runs the forward graph (x -> y), another the backward graph (x, dy -> dx, and the
 reduced parameter gradient ds for the learnable lambda-GELU, whose s is baked into the graph as
@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from ..catalog import Activation
-from ..onnx_graphs import (
+from gembench.activations.catalog import Activation
+from gembench.backends.base import AVAILABLE, Availability, Backend, Kernel
+from gembench.backends.onnx_graphs import (
     COMPUTE_DTYPE,
     ELEM_TYPE,
     backward_model,
@@ -35,7 +36,6 @@ from ..onnx_graphs import (
     onnx_opset,
     ort_session_options,
 )
-from .base import AVAILABLE, Availability, Backend, Kernel
 
 try:
     import onnxruntime as ort

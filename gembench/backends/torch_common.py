@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..catalog import Activation
-from .base import Backend
+from gembench.activations.catalog import Activation
+from gembench.backends.base import Backend
 
 TORCH_DTYPES = {
     "float64": torch.float64,

@@ -40,11 +40,11 @@ import torch._dynamo
 from torch._C._dynamo.eval_frame import _debug_get_cache_entry_list
 from torch._dynamo import exc as _dynamo_exc
 
-from ..catalog import Activation
-from .base import Availability, Kernel
-from .torch_common import TorchBackend
-from .torch_eager import AutogradKernel, EagerKernel
-from .torch_fused import FusedKernel
+from gembench.activations.catalog import Activation
+from gembench.backends.base import Availability, Kernel
+from gembench.backends.torch_common import TorchBackend
+from gembench.backends.torch_eager import AutogradKernel, EagerKernel
+from gembench.backends.torch_fused import FusedKernel
 
 # Dynamo's own refusals to recompile (error_on_recompile; recompile limit hit under fullgraph).
 _REFUSED: tuple[type[BaseException], ...] = tuple(

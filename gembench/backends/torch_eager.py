@@ -12,10 +12,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..catalog import Activation
-from ..ops import TorchOps
-from .base import Kernel
-from .torch_common import TensorParams, TorchBackend, compute_dtype, param_dtype
+from gembench.activations.catalog import Activation
+from gembench.activations.ops import TorchOps
+from gembench.backends.base import Kernel
+from gembench.backends.torch_common import TensorParams, TorchBackend, compute_dtype, param_dtype
 
 FUNCTIONAL = {
     "relu": F.relu,

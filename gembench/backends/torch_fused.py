@@ -10,10 +10,10 @@ from typing import Any
 
 import torch
 
-from ..catalog import Activation
-from ..ops import TorchOps
-from .torch_common import TensorParams, TorchBackend, compute_dtype
-from .torch_eager import AutogradKernel
+from gembench.activations.catalog import Activation
+from gembench.activations.ops import TorchOps
+from gembench.backends.torch_common import TensorParams, TorchBackend, compute_dtype
+from gembench.backends.torch_eager import AutogradKernel
 
 
 class _FusedFunction(torch.autograd.Function):

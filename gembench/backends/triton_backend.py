@@ -18,10 +18,10 @@ from typing import Any
 
 import torch
 
-from ..catalog import Activation
-from .base import Availability
-from .torch_common import TORCH_DTYPES, TorchBackend
-from .torch_eager import AutogradKernel
+from gembench.activations.catalog import Activation
+from gembench.backends.base import Availability
+from gembench.backends.torch_common import TORCH_DTYPES, TorchBackend
+from gembench.backends.torch_eager import AutogradKernel
 
 _CPU_NEEDS_INTERPRETER = (
     "Triton runs on CPU only in its interpreter: set TRITON_INTERPRET=1 before triton is "

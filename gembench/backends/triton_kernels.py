@@ -5,7 +5,7 @@ at decoration time whether a kernel is compiled or run by the interpreter (:data
 
 Layout: one ``@triton.jit`` device function per activation and pass (``_relu_fwd``,
 ``_gem_pos_bwd``, ...), written in the same numerically stable algebraic forms as
-:mod:`gembench.catalog`, and two elementwise kernels that pick one of them with the
+:mod:`gembench.activations.catalog`, and two elementwise kernels that pick one of them with the
 compile-time string ``ACT``, so each activation compiles to its own specialised kernel:
 
 - :func:`_forward_kernel`: reads x, computes in float32, writes y in the input dtype;

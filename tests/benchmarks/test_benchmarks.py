@@ -1,7 +1,7 @@
 """Opt-in pytest-benchmark timings of a representative set of cases.
 
-These time exactly what a gembench case times (the engine's :class:`gembench.measure.Pass` on
-inputs made by :func:`gembench.measure.make_inputs`): ReLU, GELU and GEM(N=1) on torch_eager
+These time exactly what a gembench case times (the engine's :class:`gembench.engine.measure.Pass` on
+inputs made by :func:`gembench.engine.measure.make_inputs`): ReLU, GELU and GEM(N=1) on torch_eager
 and torch_fused, a 1M-element float32 tensor on the CPU, one thread, forward and
 forward+backward. The numbers land in pytest-benchmark's JSON, so its own history and
 comparison work.
@@ -31,8 +31,8 @@ import os
 import pytest
 
 from gembench.backends import backend
-from gembench.cases import Case
-from gembench.measure import Pass, make_inputs
+from gembench.engine.measure import Pass, make_inputs
+from gembench.plan.cases import Case
 
 SHAPE = (1024, 1024)
 DTYPE = "float32"
@@ -52,7 +52,7 @@ def _params():
 
 
 def _allocator() -> str:
-    from gembench.environment import CACHING_ALLOCATOR_ENV
+    from gembench.engine.environment import CACHING_ALLOCATOR_ENV
 
     caching = all(os.environ.get(k) == v for k, v in CACHING_ALLOCATOR_ENV.items())
     return "caching" if caching else "default"

@@ -1,9 +1,9 @@
 """The activation catalog: each activation is one declarative :class:`ActivationDef`.
 
 Formulas follow ``shared/spec/activations.md`` and are written once against an array-namespace
-adapter (:mod:`gembench.ops`), in algebraic forms that stay finite wherever the true value is
-finite (no overflowing intermediate, no ``inf/inf``, no ``0*inf``, even in untaken ``where``
-branches, so that autograd through them stays clean).
+adapter (:mod:`gembench.activations.ops`), in algebraic forms that stay finite wherever the
+true value is finite (no overflowing intermediate, no ``inf/inf``, no ``0*inf``, even in
+untaken ``where`` branches, so that autograd through them stays clean).
 
 The GEM formulas are reconstructed from the paper's published properties (its text is not
 available here): gate g(x) = u/(1+u), u = (x/eps)^(2N), for x > 0, and
@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .ops import INV_SQRT_2PI, SQRT_HALF, ipow
+from gembench.activations.ops import INV_SQRT_2PI, SQRT_HALF, ipow
 
 Formula = Callable[[Any, Any, Any], Any]
 
@@ -378,6 +378,6 @@ def _rebuild(name: str, params: dict[str, Any]) -> Activation:
     return activation(name, **params)
 
 
-def activations() -> list[str]:
+def activation_names() -> list[str]:
     """Names of every activation in the catalog."""
     return list(CATALOG)

@@ -10,9 +10,9 @@ from typing import Any
 
 from tabulate import tabulate
 
-from .cases import Case
-from .measure import measure
-from .suite import Timing
+from gembench.engine.measure import measure
+from gembench.engine.policy import Timing
+from gembench.plan.cases import Case
 
 
 def crosscheck(numel: int = 1 << 24, threads: int = 1, budget_s: float = 2.0) -> list[list[Any]]:

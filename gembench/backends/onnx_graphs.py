@@ -1,8 +1,8 @@
 """ONNX graphs of the catalog's activations, built from the catalog's own formulas.
 
-:class:`OnnxOps` is an array-namespace adapter (see :mod:`gembench.ops`) whose "arrays" are
-symbolic values: arithmetic, comparisons, ``&`` and the adapter's functions each record an ONNX
-node, and Python numbers become initializers of the compute dtype. Evaluating
+:class:`OnnxOps` is an array-namespace adapter (see :mod:`gembench.activations.ops`) whose
+"arrays" are symbolic values: arithmetic, comparisons, ``&`` and the adapter's functions each
+record an ONNX node, and Python numbers become initializers of the compute dtype. Evaluating
 ``spec.forward(ops, x)``, ``spec.derivative(ops, x)`` and ``spec.param_grad_terms(ops, x, dy)``
 on symbolic inputs therefore records exactly the formulas every other backend runs.
 
@@ -37,7 +37,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .catalog import Activation
+from gembench.activations.catalog import Activation
 
 #: the opset gembench asks for: the first with a ``Gelu`` operator.
 PREFERRED_OPSET = 20

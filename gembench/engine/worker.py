@@ -1,6 +1,6 @@
 """Worker process: measures the cases the runner sends, one JSON line in, one JSON line out.
 
-Started by :mod:`gembench.runner` with the environment a group of cases needs from process
+Started by :mod:`gembench.engine.runner` with the environment a group of cases needs from process
 start (allocator, thread count, Triton interpreter, compile caches). Protocol messages go to
 the original stdout; anything a library prints is sent to stderr instead.
 """
@@ -11,15 +11,15 @@ import json
 import os
 import sys
 
-from .cases import Case
-from .suite import Timing
+from gembench.engine.policy import Timing
+from gembench.plan.cases import Case
 
 
 def main() -> int:
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # stray prints (C or Python) go to stderr, not into the protocol
     sys.stdout = sys.stderr
-    from .measure import measure_safely
+    from gembench.engine.measure import measure_safely
 
     proto.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
     for line in sys.stdin:

@@ -2,7 +2,7 @@
 
 The report has, in order: the environment of each run; per pass a table of cost relative to
 ReLU; memory; accuracy; failed and skipped cases; facts the backends recorded (graph op counts,
-compile settings); plots (PNG files written next to the report by :mod:`gembench.plots`).
+compile settings); plots (PNG files written next to the report by :mod:`gembench.report.plots`).
 
 Two ratios to ReLU are given for every case, because each answers a different question:
 
@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from .cases import PASSES
-from .results import load_run
+from gembench.plan.cases import PASSES
+from gembench.results import load_run
 
 #: columns that make a setting: the fastest ReLU is looked for among cases sharing all of them.
 SETTING = ["context", "device", "dtype", "shape", "numel", "pass", "threads", "allocator"]
@@ -333,7 +333,7 @@ def _varying(df: pd.DataFrame) -> list[str]:
 
 def _env_rows(runs: list[tuple[Path, dict[str, Any], list[dict[str, Any]]]]
               ) -> tuple[list[list[str]], list[str]]:
-    from .environment import ALLOCATOR_SETTINGS
+    from gembench.engine.environment import ALLOCATOR_SETTINGS
 
     def facts(path: Path, run: dict[str, Any], cases: list[dict[str, Any]]) -> dict[str, str]:
         env = run.get("environment") or {}
@@ -797,7 +797,7 @@ def build_report(runs: list[tuple[Path, dict[str, Any], list[dict[str, Any]]]],
     lines += _trace_section(all_cases, out.parent)
     lines += ["## Plots", ""]
     try:
-        from .plots import write_plots
+        from gembench.report.plots import write_plots
 
         plots, notes = write_plots(costs, all_cases, out.parent, out.stem)
     except Exception as exc:  # a plot must never cost the report

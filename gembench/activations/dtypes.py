@@ -10,7 +10,7 @@ class DType:
     """A floating-point format: its limits and the error gembench accepts in it.
 
     Errors are measured in units of ``eps`` (the gap between 1 and the next number) relative to
-    ``max(|reference|, floor)``; see :func:`gembench.accuracy.error_in_eps`.
+    ``max(|reference|, floor)``; see :func:`gembench.activations.accuracy.error_in_eps`.
     ``forward_tol`` and ``backward_tol`` are the largest accepted errors, in eps, for y and dx.
     """
 

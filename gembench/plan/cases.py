@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .catalog import Activation, activation
+from gembench.activations.catalog import Activation, activation
 
 PASSES = ("forward", "backward", "forward_backward")
 

@@ -18,12 +18,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .backends import backend
-from .cases import Case
-from .environment import ALLOCATOR_SETTINGS, capture
-from .results import SCHEMA_VERSION, ResultsWriter, read_records
-from .suite import Suite, Timing
+from gembench import __version__
+from gembench.backends import backend
+from gembench.engine.environment import ALLOCATOR_SETTINGS, capture
+from gembench.engine.policy import Timing
+from gembench.plan.cases import Case
+from gembench.plan.suite import Suite
+from gembench.results import SCHEMA_VERSION, ResultsWriter, read_records
 
 _STARTUP_TIMEOUT_S = 120.0
 
@@ -73,12 +74,12 @@ def _group_key(case: Case, run_dir: Path) -> tuple[tuple[str, str], ...]:
 
 
 class Worker:
-    """A worker process speaking the JSON-lines protocol of :mod:`gembench.worker`."""
+    """A worker process speaking the JSON-lines protocol of :mod:`gembench.engine.worker`."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gembench.worker"], stdin=subprocess.PIPE,
+            [sys.executable, "-m", "gembench.engine.worker"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self.log, env=env, text=True, bufsize=1,
         )
         self.sel = selectors.DefaultSelector()
@@ -203,7 +204,7 @@ def _run_group(group: list[Case], suite: Suite, out_dir: Path, writer: ResultsWr
 
 
 def suite_hash(suite: Suite) -> str | None:
-    from .environment import file_sha256
+    from gembench.engine.environment import file_sha256
 
     return file_sha256(suite.path) if suite.path else None
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from .results import load_run
+from gembench.results import load_run
 
 
 def print_summary(results: Path, limit: int = 40) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dtypes import DType
+from gembench.activations.dtypes import DType
 
 
 def adversarial(dtype: DType,

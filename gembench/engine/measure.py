@@ -13,15 +13,22 @@ from typing import Any
 
 import numpy as np
 
-from .accuracy import max_error
-from .backends import backend
-from .backends.base import Backend, Kernel
-from .cases import Case
-from .dtypes import DTYPES
-from .memory import peak_of, saved_for_backward
-from .reference import reference
-from .suite import Timing
-from .timing import CpuClock, CudaClock, cuda_graphed, interleaved, ratio_summary, summarize
+from gembench.activations.accuracy import max_error
+from gembench.activations.dtypes import DTYPES
+from gembench.activations.reference import reference
+from gembench.backends import backend
+from gembench.backends.base import Backend, Kernel
+from gembench.engine.memory import peak_of, saved_for_backward
+from gembench.engine.policy import Timing
+from gembench.engine.timing import (
+    CpuClock,
+    CudaClock,
+    cuda_graphed,
+    interleaved,
+    ratio_summary,
+    summarize,
+)
+from gembench.plan.cases import Case
 
 
 class CaseSkipped(Exception):
@@ -98,7 +105,7 @@ def _clock(be: Backend, device: str) -> Any:
 def _copy_fn(case: Case) -> Callable[[], Any]:
     """The bandwidth ceiling: a plain copy of a tensor of the case's size into a buffer."""
     torch = _torch()
-    from .backends.torch_common import TORCH_DTYPES
+    from gembench.backends.torch_common import TORCH_DTYPES
 
     src = torch.randn(case.shape, device=case.device).to(TORCH_DTYPES[case.dtype])
     dst = torch.empty_like(src)
@@ -279,7 +286,7 @@ def measure_block(be: Backend, kern: Kernel, case: Case, timing: Timing,
                   seed: int) -> dict[str, Any]:
     """A block context: the block with this activation, interleaved with the same block (same
     weights) with the backend's ReLU, and the activation alone at the shape it sees inside."""
-    from . import contexts
+    from gembench.engine import contexts
 
     if not kern.autograd:
         raise CaseSkipped(f"{case.backend} cannot sit inside a torch module (no autograd)")

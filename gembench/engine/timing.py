@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .suite import Timing
+from gembench.engine.policy import Timing
 
 
 class CpuClock:

@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .cases import PASSES
+from gembench.plan.cases import PASSES
 
 #: a setting: everything but the size (and the pass, which gets its own panel).
 SETTING = ["context", "device", "dtype", "threads", "allocator"]

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .backends.base import Kernel
-from .backends.torch_common import TORCH_DTYPES
+from gembench.backends.base import Kernel
+from gembench.backends.torch_common import TORCH_DTYPES
 
 
 class KernelActivation(nn.Module):

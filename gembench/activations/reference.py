@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .catalog import Activation
-from .ops import NumpyOps
+from gembench.activations.catalog import Activation
+from gembench.activations.ops import NumpyOps
 
 _F64 = NumpyOps(np.float64)
 

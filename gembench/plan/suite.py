@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
-from . import presets
-from .backends import backends
-from .cases import PASSES, Case
-from .catalog import CATALOG, ParameterError, activation
-from .dtypes import DTYPES
+from gembench.activations.catalog import CATALOG, ParameterError, activation
+from gembench.activations.dtypes import DTYPES
+from gembench.backends import backend_names
+from gembench.engine.policy import Timing
+from gembench.plan import presets
+from gembench.plan.cases import PASSES, Case
 
 
 class SuiteError(Exception):
@@ -83,7 +84,7 @@ def _schema() -> dict[str, Any]:
                 },
             },
             "backends": {"anyOf": [{"const": "all"}, {"type": "array", "minItems": 1,
-                                                      "items": {"enum": backends()}}]},
+                                                      "items": {"enum": backend_names()}}]},
             "shapes": {
                 "type": "array",
                 "minItems": 1,
@@ -123,27 +124,6 @@ def _schema() -> dict[str, Any]:
             },
         },
     }
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Repeat policy: samples until ``budget_s`` or ``target_precision`` (IQR/median) is met,
-    never fewer than ``min_samples``; ``timeout_s`` bounds a whole case."""
-
-    budget_s: float = 1.0
-    min_samples: int = 10
-    max_samples: int = 10_000
-    warmup: int = 3
-    target_precision: float = 0.01
-    min_sample_time_s: float = 2e-4
-    timeout_s: float = 600.0
-    error_elements: int = 1 << 20
-    cuda_graphs: bool = False  # CUDA: replay each timed callable from a captured CUDA graph
-
-    def quick(self) -> Timing:
-        """The ``--quick`` policy: a tenth of the budget, 5 samples minimum."""
-        return replace(self, budget_s=self.budget_s / 10, min_samples=5, warmup=1,
-                       error_elements=min(self.error_elements, 1 << 16))
 
 
 @dataclass
@@ -316,7 +296,7 @@ def _expand(data: dict[str, Any], where: str, prefix: str, device: str | None) -
                 raise SuiteError(f"{where}: {key}.params: {exc}") from None
             specs.append((name, dict(spec.params)))
 
-    backend_names = backends() if data["backends"] == "all" else data["backends"]
+    chosen = backend_names() if data["backends"] == "all" else data["backends"]
     devices = _as_list(device or data.get("devices", "cpu"))
     devices = [_resolve_device(d) for d in devices]
     cases: list[Case] = []
@@ -326,7 +306,7 @@ def _expand(data: dict[str, Any], where: str, prefix: str, device: str | None) -
     axes = itertools.product(
         devices, _as_list(data.get("dtypes", "float32")), range(len(shapes[devices[0]])),
         _as_list(data.get("threads", 1)), _as_list(data.get("allocator", "default")),
-        _as_list(data.get("passes", default_passes)), backend_names,
+        _as_list(data.get("passes", default_passes)), chosen,
         [("relu", {}), *specs],  # the ReLU baseline is always included
     )
     for dev, dt, j, threads, alloc, pass_, be, (act, params) in axes:

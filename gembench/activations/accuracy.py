@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .catalog import Activation
-from .dtypes import DType
+from gembench.activations.catalog import Activation
+from gembench.activations.dtypes import DType
 
 
 def error_in_eps(got: np.ndarray, ref: np.ndarray, dtype: DType, relative: bool) -> np.ndarray:
@@ -37,15 +37,16 @@ def survey(backend_names: list[str] | None = None, seed: int = 0) -> list[dict[s
     """Worst forward and backward error (in eps) per backend and dtype over every activation
     of the catalog (defaults and the papers' parameters), on random inputs at several scales
     and the adversarial set (signed zeros, subnormals, the eps scale, +-1e4, near overflow)."""
-    from . import backend, backends
-    from .catalog import CHECK_CONFIGS, activation
-    from .dtypes import DTYPES
-    from .inputs import check_inputs
-    from .reference import reference
+    from gembench import backend
+    from gembench import backend_names as _names
+    from gembench.activations.accuracy_inputs import check_inputs
+    from gembench.activations.catalog import CHECK_CONFIGS, activation
+    from gembench.activations.dtypes import DTYPES
+    from gembench.activations.reference import reference
 
     specs = [activation(name, **params) for name, params in CHECK_CONFIGS]
     rows: list[dict[str, object]] = []
-    for name in backend_names or backends():
+    for name in backend_names or _names():
         be = backend(name)
         for dt, d in DTYPES.items():
             worst = {"forward": (0.0, ""), "backward": (0.0, "")}

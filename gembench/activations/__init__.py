@@ -1,0 +1,1 @@
+"""Activations: the catalog, its array namespace, the float64 reference, dtypes and accuracy."""

@@ -1,0 +1,1 @@
+"""The engine: timing policy and clocks, passes, contexts, memory, measure, workers, runner."""

@@ -1,0 +1,26 @@
+"""The timing policy: how long and how often a case is timed (read by the engine, set by suites)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Repeat policy: samples until ``budget_s`` or ``target_precision`` (IQR/median) is met,
+    never fewer than ``min_samples``; ``timeout_s`` bounds a whole case."""
+
+    budget_s: float = 1.0
+    min_samples: int = 10
+    max_samples: int = 10_000
+    warmup: int = 3
+    target_precision: float = 0.01
+    min_sample_time_s: float = 2e-4
+    timeout_s: float = 600.0
+    error_elements: int = 1 << 20
+    cuda_graphs: bool = False  # CUDA: replay each timed callable from a captured CUDA graph
+
+    def quick(self) -> Timing:
+        """The ``--quick`` policy: a tenth of the budget, 5 samples minimum."""
+        return replace(self, budget_s=self.budget_s / 10, min_samples=5, warmup=1,
+                       error_elements=min(self.error_elements, 1 << 16))
