@@ -1,4 +1,4 @@
-"""Command line: ``python -m gembench {list,run,report,compare}``."""
+"""Command line: ``python -m gembench {list,run,merge,report,compare,accuracy,crosscheck}``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tabulate import tabulate
 
 from gembench.activations import catalog as _acts
 from gembench.backends import backend, backend_names
+from gembench.engine.executors import EXECUTORS
 
 
 class UserError(Exception):
@@ -61,13 +62,18 @@ def _default_out(suite_name: str, resume: bool) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from gembench.engine.executors import ExecutorError, executor
     from gembench.engine.runner import RunError, run_suite
+    from gembench.plan.shard import ShardError, parse_shard
     from gembench.plan.suite import SuiteError, load_suite
     from gembench.report.summary import print_summary
 
     try:
+        shard = parse_shard(args.shard) if args.shard else None
+        runner = executor(args.executor, address=args.address,
+                          accelerator_type=args.accelerator_type)
         suite = load_suite(args.suite, quick=args.quick, device=args.device)
-    except SuiteError as exc:
+    except (SuiteError, ShardError, ExecutorError) as exc:
         raise UserError(str(exc)) from None
     out = Path(args.out) if args.out else _default_out(suite.name, args.resume)
     print(f"gembench: suite {suite.name} ({len(suite.cases)} cases) -> {out}/results.jsonl",
@@ -75,8 +81,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         results = run_suite(suite, out, resume=args.resume, filter_expr=args.filter,
                             progress=not args.no_progress, allocator=args.allocator,
-                            profile=args.profile)
-    except RunError as exc:
+                            profile=args.profile, shard=shard, executor=runner)
+    except (RunError, ExecutorError) as exc:
         raise UserError(str(exc)) from None
     failed = print_summary(results)
     report = _write_report([results], None)
@@ -101,6 +107,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ResultsError as exc:
         raise UserError(str(exc)) from None
     print(f"report: {path}")
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from gembench.results.merge import MergeError, merge
+
+    try:
+        done = merge([Path(p) for p in args.results], Path(args.out), force=args.force)
+    except MergeError as exc:
+        raise UserError(f"merge: {exc}") from None
+    for case_id, key, kept in done.duplicates:
+        print(f"merge: {case_id} measured more than once on machine {key}; kept the last "
+              f"(from {kept})", file=sys.stderr)
+    print(f"merged {done.runs} run(s), {done.cases} case(s) from {len(done.machines)} "
+          f"machine(s) -> {done.path}")
+    for key, label in done.machines.items():
+        print(f"  machine {key}: {label}")
     return 0
 
 
@@ -156,7 +179,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", action="store_true",
                    help="write a torch.profiler Chrome trace per case under OUT/traces/")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--shard", metavar="I/N",
+                   help="run shard I of N (whole comparison groups, balanced by cost); "
+                        "merge the N results with `gembench merge`")
+    p.add_argument("--executor", default="local", choices=list(EXECUTORS),
+                   help="where cases run: local worker processes (default) or a Ray cluster, "
+                        "one comparison group per task (pip install 'gembench[ray]')")
+    p.add_argument("--address", help="--executor ray: the cluster (default: RAY_ADDRESS, a "
+                                     "cluster running here, or a new local one)")
+    p.add_argument("--accelerator-type", metavar="TYPE",
+                   help="--executor ray: run CUDA cases on this GPU type (Ray "
+                        "accelerator_type, e.g. H100)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("merge", help="merge results files (shards, machines) into one results "
+                                     "set; timings of different machines are kept apart")
+    p.add_argument("results", nargs="+", help="results files or run directories")
+    p.add_argument("--out", required=True, metavar="DIR", help="writes DIR/results.jsonl")
+    p.add_argument("--force", action="store_true",
+                   help="merge runs of different suites, schema versions or commits")
+    p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("accuracy", help="worst forward/backward error per backend and dtype, "
                                         "in dtype epsilons, over every activation")

@@ -16,7 +16,7 @@ import sys
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gembench import __version__
 from gembench.backends import backend
@@ -25,6 +25,9 @@ from gembench.engine.policy import Timing
 from gembench.plan.cases import Case
 from gembench.plan.suite import Suite
 from gembench.results import SCHEMA_VERSION, ResultsWriter, read_records
+
+if TYPE_CHECKING:
+    from gembench.engine.executors import Executor
 
 _STARTUP_TIMEOUT_S = 120.0
 
@@ -56,21 +59,18 @@ def matches(case: Case, expr: str | None) -> bool:
     return True
 
 
+def setting_env(case: Case) -> dict[str, str]:
+    """What a case's setting needs in the environment from process start: allocator, threads."""
+    return {**ALLOCATOR_SETTINGS[case.allocator], "OMP_NUM_THREADS": str(case.threads),
+            "MKL_NUM_THREADS": str(case.threads), "PYTHONUNBUFFERED": "1"}
+
+
 def worker_env(case: Case, run_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    env.update(ALLOCATOR_SETTINGS[case.allocator])
-    env["OMP_NUM_THREADS"] = str(case.threads)
-    env["MKL_NUM_THREADS"] = str(case.threads)
-    env["PYTHONUNBUFFERED"] = "1"
+    env.update(setting_env(case))
     be = backend(case.backend)
     env.update(be.worker_env(case.device, str(run_dir)))
     return env
-
-
-def _group_key(case: Case, run_dir: Path) -> tuple[tuple[str, str], ...]:
-    env = worker_env(case, run_dir)
-    return tuple(sorted((k, v) for k, v in env.items() if k not in os.environ
-                        or os.environ[k] != v))
 
 
 class Worker:
@@ -141,8 +141,14 @@ def finished_cases(path: Path) -> set[str]:
 
 def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr: str | None = None,
               progress: bool = True, allocator: str | None = None,
-              profile: bool = False) -> Path:
-    """Run every case of ``suite`` (matching ``filter_expr``); return the results file."""
+              profile: bool = False, shard: tuple[int, int] | None = None,
+              executor: Executor | None = None) -> Path:
+    """Run every case of ``suite`` (matching ``filter_expr``; of shard ``(i, n)``) on
+    ``executor`` (default: local worker processes); return the results file."""
+    from gembench.engine.executors import LocalExecutor, RunContext
+    from gembench.plan.shard import shard as shard_cases
+
+    executor = executor or LocalExecutor()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = out_dir / "results.jsonl"
@@ -150,6 +156,8 @@ def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr:
     if allocator:
         cases = list({Case(**{**c.to_dict(), "shape": tuple(c.shape), "allocator": allocator}):
                       None for c in cases})
+    if shard:
+        cases = shard_cases(cases, *shard)
     writer = ResultsWriter(results)
     done: set[str] = set()
     if results.exists() and results.stat().st_size:
@@ -162,45 +170,29 @@ def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr:
                            "resume into it")
         done = finished_cases(results)
     else:
-        writer.append(run_record(suite))
+        extra = {"executor": executor.describe()}
+        if shard:
+            extra["shard"] = f"{shard[0]}/{shard[1]}"
+        writer.append({**run_record(suite), **extra})
     todo = [c for c in cases if c.case_id not in done]
-    groups: dict[Any, list[Case]] = {}
-    for c in todo:
-        groups.setdefault(_group_key(c, out_dir), []).append(c)
 
     bar = _progress(len(cases), len(cases) - len(todo), progress)
+
+    def emit(record: dict[str, Any]) -> None:
+        writer.append(record)
+        if record.get("kind") == "case":
+            bar.update(1)
+
+    def announce(case: Case) -> None:
+        bar.set_postfix_str(f"{case.backend} {case.label} {case.dtype} {case.pass_}"[:60])
+
+    ctx = RunContext(suite.timing, suite.seed, out_dir, emit, announce,
+                     str((out_dir / "traces").resolve()) if profile else None)
     try:
-        for _key, group in groups.items():
-            _run_group(group, suite, out_dir, writer, bar,
-                       str((out_dir / "traces").resolve()) if profile else None)
+        executor.run(todo, ctx)
     finally:
         bar.close()
     return results
-
-
-def _run_group(group: list[Case], suite: Suite, out_dir: Path, writer: ResultsWriter,
-               bar: Any, profile_dir: str | None) -> None:
-    worker: Worker | None = None
-    env = worker_env(group[0], out_dir)
-    try:
-        for case in group:
-            bar.set_postfix_str(f"{case.backend} {case.label} {case.dtype} {case.pass_}"[:60])
-            started = _now()
-            if worker is None or not worker.alive:
-                try:
-                    worker = Worker(env, out_dir / "worker.log")
-                except RuntimeError as exc:
-                    body = {"status": "failed", "reason": str(exc)}
-                    worker = None
-                else:
-                    body = worker.run(case, suite.timing, suite.seed, profile_dir)
-            else:
-                body = worker.run(case, suite.timing, suite.seed, profile_dir)
-            writer.append({"kind": "case", **case.record_fields(), **body, "started": started})
-            bar.update(1)
-    finally:
-        if worker is not None:
-            worker.close()
 
 
 def suite_hash(suite: Suite) -> str | None:

@@ -1,0 +1,147 @@
+"""``run --executor ray``: each comparison group is one Ray task on a whole machine.
+
+A task reserves a whole device (CUDA: one GPU and the setting's threads worth of CPUs, of the
+``accelerator_type`` asked for; CPU: every CPU of a node), so no two timings share a machine. It
+runs in a fresh Ray worker process (``max_calls=1``) started with the setting's environment
+(allocator, threads) from ``runtime_env``, and measures its cases exactly as the local executor
+does: in worker processes with each backend's environment (Triton interpreter, fresh compile
+caches in a temporary directory on the node), so a case that crashes, hangs or fails is a record,
+not a retry. Ray retries a task only when its worker or node is lost (``max_retries``); a task
+that still fails records each of its cases as failed with Ray's reason. Records come back per
+task as it finishes (a ``ray.wait`` loop) and are appended at once, tagged with the fingerprint
+of the machine that measured them (:mod:`gembench.results.merge`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gembench.engine.executors import (
+    Executor,
+    ExecutorError,
+    LocalExecutor,
+    RunContext,
+    case_record,
+    now,
+)
+from gembench.engine.policy import Timing
+from gembench.plan.cases import Case
+from gembench.plan.shard import Group, comparison_groups
+from gembench.results.merge import machine_record
+
+_LOG_TAIL = 64 * 1024
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ExecutorError("--executor ray needs Ray, which is not installed: "
+                            "pip install 'gembench[ray]'") from None
+    return ray
+
+
+def measure_group(cases: list[dict[str, Any]], timing: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The body of a Ray task: measure one group on this node; return its records, the node's
+    environment and the tail of its worker log."""
+    from gembench.engine.environment import capture
+
+    records: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="gembench-ray-") as tmp:
+        ctx = RunContext(Timing(**timing), seed, Path(tmp), records.append)
+        LocalExecutor().run([Case.from_dict(c) for c in cases], ctx)
+        log = Path(tmp) / "worker.log"
+        tail = log.read_bytes()[-_LOG_TAIL:].decode(errors="replace") if log.exists() else ""
+    return {"records": records, "environment": capture(), "log": tail}
+
+
+class RayExecutor(Executor):
+    """Comparison groups as Ray tasks on a cluster (``address``; default: the cluster named by
+    ``RAY_ADDRESS``, one already running here, or a new local one)."""
+
+    name = "ray"
+    options = ("address", "accelerator_type", "retries")
+
+    def __init__(self, address: str | None = None, accelerator_type: str | None = None,
+                 retries: int = 3) -> None:
+        self.ray = _ray()
+        self.address = address
+        self.accelerator_type = accelerator_type
+        self.retries = retries
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "address": self.address,
+                "accelerator_type": self.accelerator_type, "retries": self.retries}
+
+    def _options(self, group: Group, node_cpus: int) -> dict[str, Any]:
+        first = group.cases[0]
+        opts: dict[str, Any] = {
+            "max_calls": 1, "max_retries": self.retries, "retry_exceptions": False,
+            "runtime_env": {"env_vars": _setting_env(first)},
+        }
+        if first.device.startswith("cuda"):
+            opts.update(num_gpus=1, num_cpus=max(1, first.threads))
+            if self.accelerator_type:
+                opts["accelerator_type"] = self.accelerator_type
+        else:
+            opts["num_cpus"] = node_cpus
+        return opts
+
+    def run(self, cases: list[Case], ctx: RunContext) -> None:
+        if ctx.profile_dir:
+            raise ExecutorError("--profile: traces are written by the local executor only")
+        ray = self.ray
+        started_here = not ray.is_initialized()
+        if started_here:
+            ray.init(address=self.address, log_to_driver=False)
+        try:
+            self._run(ray, cases, ctx)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    def _run(self, ray: Any, cases: list[Case], ctx: RunContext) -> None:
+        node_cpus = max((int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n["Alive"]),
+                        default=1)
+        task = ray.remote(measure_group)
+        pending: dict[Any, Group] = {}
+        for group in comparison_groups(cases):
+            ref = task.options(**self._options(group, node_cpus)).remote(
+                [c.to_dict() for c in group.cases], vars(ctx.timing), ctx.seed)
+            pending[ref] = group
+        machines: set[str] = set()
+        log = ctx.out_dir / "worker.log"
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            group = pending.pop(ready[0])
+            started = now()
+            try:
+                result = ray.get(ready[0])
+            except ray.exceptions.RayError as exc:
+                why = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                reason = (f"ray task failed after {self.retries + 1} attempt(s): "
+                          f"{type(exc).__name__}: {why}")
+                for case in group.cases:
+                    ctx.emit(case_record(case, {"status": "failed", "reason": reason}, started,
+                                         ctx.tag))
+                continue
+            machine = machine_record(result["environment"])
+            if machine["machine_key"] not in machines:
+                machines.add(machine["machine_key"])
+                ctx.emit(machine)
+            if result["log"]:
+                with log.open("a", encoding="utf-8") as fh:
+                    fh.write(result["log"])
+            for rec in result["records"]:
+                ctx.emit({**rec, **ctx.tag, "machine_key": machine["machine_key"]})
+
+
+def _setting_env(case: Case) -> dict[str, str]:
+    from gembench.engine.runner import setting_env
+
+    return setting_env(case)
+
+
+__all__ = ["RayExecutor", "measure_group"]

@@ -1,0 +1,111 @@
+"""Comparison groups and shards: how a suite is split over many machines.
+
+A *comparison group* is every case of one setting: everything in a case's identity except the
+backend and the activation (with its parameters), i.e. context, dtype, device, shape, pass,
+threads, allocator (and cache state, where cases have one). The cases of a group are compared
+with one another (each times its same-backend ReLU, the anchor ReLU and the copy ceiling in its
+own rounds; "x best ReLU on this device" needs the best ReLU of the same setting measured on the
+same machine), so a group is the unit of work and is never split.
+
+``shard(cases, i, n)`` gives shard ``i`` of ``n`` (1-based): groups are keyed by a hash of their
+setting, so the partition does not depend on the order of the suite file, and assigned greedily,
+costliest first, to the least loaded shard (longest-processing-time), so shards 1..n cover the
+suite exactly once with balanced expected cost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from gembench.plan.cases import Case
+
+#: Case fields that vary *within* a comparison group; every other field names the setting.
+WITHIN_GROUP = frozenset({"backend", "activation", "params", "preset"})
+
+#: Relative cost of one call by pass (a backward reads two tensors and writes one; forward+backward
+#: does both) and by context (a block's matrix products dwarf its activation).
+PASS_WEIGHT = {"forward": 1.0, "backward": 2.0, "forward_backward": 3.0}
+CONTEXT_WEIGHT = {"elementwise": 1.0, "mlp_block": 8.0, "conv_block": 8.0}
+#: Fixed cost of a case (process start, build, warm-up, the timing budget), in elements.
+OVERHEAD_ELEMENTS = 1 << 20
+
+
+class ShardError(ValueError):
+    """A shard specification is malformed; the message says what was expected and found."""
+
+
+def setting(case: Case) -> dict[str, Any]:
+    """The fields that identify a case's comparison group."""
+    return {k: v for k, v in case.to_dict().items() if k not in WITHIN_GROUP}
+
+
+def setting_key(case: Case) -> str:
+    """A stable hash of :func:`setting` (independent of case order and Python's hash seed)."""
+    text = json.dumps(setting(case), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def case_cost(case: Case) -> float:
+    """Expected relative cost of one case."""
+    return (PASS_WEIGHT.get(case.pass_, 1.0) * CONTEXT_WEIGHT.get(case.context, 1.0)
+            * (case.numel + OVERHEAD_ELEMENTS))
+
+
+@dataclass(frozen=True)
+class Group:
+    """One comparison group: its setting key and its cases in suite order."""
+
+    key: str
+    cases: tuple[Case, ...]
+
+    @property
+    def cost(self) -> float:
+        return sum(case_cost(c) for c in self.cases)
+
+
+def comparison_groups(cases: Iterable[Case]) -> list[Group]:
+    """The comparison groups of ``cases``, ordered by setting key."""
+    by_key: dict[str, list[Case]] = {}
+    for c in cases:
+        by_key.setdefault(setting_key(c), []).append(c)
+    return [Group(k, tuple(v)) for k, v in sorted(by_key.items())]
+
+
+def assign(groups: list[Group], n: int) -> list[list[Group]]:
+    """Longest-processing-time assignment of ``groups`` to ``n`` bins (costliest first, each to
+    the least loaded bin, ties to the lowest index); deterministic for a given set of groups."""
+    bins: list[list[Group]] = [[] for _ in range(n)]
+    loads = [0.0] * n
+    for g in sorted(groups, key=lambda g: (-g.cost, g.key)):
+        i = min(range(n), key=lambda j: (loads[j], j))
+        bins[i].append(g)
+        loads[i] += g.cost
+    return bins
+
+
+def shard(cases: list[Case], i: int, n: int) -> list[Case]:
+    """The cases of shard ``i`` of ``n`` (1-based), in their original order."""
+    if not 1 <= i <= n:
+        raise ShardError(f"--shard: expected I/N with 1 <= I <= N, found {i}/{n}")
+    mine = {c.case_id for g in assign(comparison_groups(cases), n)[i - 1] for c in g.cases}
+    return [c for c in cases if c.case_id in mine]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/3"`` -> ``(2, 3)``; anything else is a :class:`ShardError`."""
+    parts = text.split("/")
+    try:
+        i, n = (int(p) for p in parts)
+    except ValueError:
+        raise ShardError(f"--shard: expected I/N (e.g. 2/3), found {text!r}") from None
+    if not 1 <= i <= n:
+        raise ShardError(f"--shard: expected I/N with 1 <= I <= N, found {text!r}")
+    return i, n
+
+
+__all__ = ["Group", "ShardError", "assign", "comparison_groups", "parse_shard", "setting",
+           "setting_key", "shard"]
