@@ -139,7 +139,7 @@ def merge(paths: list[Path], out_dir: Path, *, force: bool = False) -> Merged:
     if out.exists() and out.stat().st_size:
         raise MergeError(f"{out} exists; choose another --out")
     machines: dict[str, dict[str, Any]] = {}
-    cases: dict[tuple[str, str], tuple[dict[str, Any], Path]] = {}
+    cases: dict[tuple[str, str], dict[str, Any]] = {}
     duplicates: list[tuple[str, str, Path]] = []
     for src in sources:
         for run in src.runs:
@@ -150,7 +150,7 @@ def merge(paths: list[Path], out_dir: Path, *, force: bool = False) -> Merged:
             key = (rec["machine_key"], rec["case_id"])
             if cases.pop(key, None) is not None:
                 duplicates.append((rec["case_id"], rec["machine_key"], src.path))
-            cases[key] = (rec, src.path)
+            cases[key] = rec
     writer = ResultsWriter(out)
     seen: set[str] = {r["machine_key"] for s in sources for r in s.runs}
     for src in sources:
@@ -160,7 +160,7 @@ def merge(paths: list[Path], out_dir: Path, *, force: bool = False) -> Merged:
             if m["machine_key"] not in seen:
                 seen.add(m["machine_key"])
                 writer.append(m)
-    for rec, _src in cases.values():
+    for rec in cases.values():
         writer.append(rec)
     return Merged(out, sum(len(s.runs) for s in sources), len(cases),
                   {k: machine_label(fp) for k, fp in machines.items()}, duplicates)
