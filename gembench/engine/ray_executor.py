@@ -15,6 +15,7 @@ of the machine that measured them (:mod:`gembench.results.merge`).
 from __future__ import annotations
 
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,7 @@ class RayExecutor(Executor):
     def _options(self, group: Group, node_cpus: int) -> dict[str, Any]:
         first = group.cases[0]
         opts: dict[str, Any] = {
-            "max_calls": 1, "max_retries": self.retries, "retry_exceptions": False,
+            "max_retries": self.retries, "retry_exceptions": False,
             "runtime_env": {"env_vars": _setting_env(first)},
         }
         if first.device.startswith("cuda"):
@@ -105,11 +106,11 @@ class RayExecutor(Executor):
     def _run(self, ray: Any, cases: list[Case], ctx: RunContext) -> None:
         node_cpus = max((int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n["Alive"]),
                         default=1)
-        task = ray.remote(measure_group)
+        task = ray.remote(max_calls=1)(measure_group)  # a fresh worker process per task
         pending: dict[Any, Group] = {}
         for group in comparison_groups(cases):
             ref = task.options(**self._options(group, node_cpus)).remote(
-                [c.to_dict() for c in group.cases], vars(ctx.timing), ctx.seed)
+                [c.to_dict() for c in group.cases], asdict(ctx.timing), ctx.seed)
             pending[ref] = group
         machines: set[str] = set()
         log = ctx.out_dir / "worker.log"

@@ -1,0 +1,121 @@
+"""``run --executor ray`` on a local Ray cluster started by the test (2 CPUs, no dashboard, no
+network): the same cases as the local executor, a lost worker retried and recorded once, resume
+across executors. Skipped when Ray is not installed (``pip install 'gembench[ray]'``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gembench.backends import MODULES
+from gembench.plan.suite import parse_suite
+from gembench.results import read_records
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGINS = ROOT / "tests" / "plugins"
+FAST = {"budget_s": 0.005, "min_samples": 3, "warmup": 1, "timeout_s": 60}
+KILL_ONCE = "killonce=kill_once_backend:KillOnceBackend"
+
+
+def _gembench(*args: str, pythonpath: list[Path]) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, [*pythonpath, ROOT]))}
+    return subprocess.run([sys.executable, "-m", "gembench", *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120, env=env)
+
+
+def test_without_ray_the_executor_is_a_one_line_error(tmp_path: Path) -> None:
+    res = _gembench("run", "suites/smoke.yaml", "--executor", "ray", "--out", str(tmp_path),
+                    pythonpath=[PLUGINS / "no_ray"])
+    assert res.returncode == 2
+    assert res.stderr.strip() == ("gembench: error: --executor ray needs Ray, which is not "
+                                  "installed: pip install 'gembench[ray]'")
+    assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_ray_options_are_refused_on_the_local_executor(tmp_path: Path) -> None:
+    res = _gembench("run", "suites/smoke.yaml", "--address", "auto", "--out", str(tmp_path),
+                    pythonpath=[])
+    assert res.returncode == 2
+    assert res.stderr.strip() == ("gembench: error: --address: not an option of --executor "
+                                  "local (it takes: none)")
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A local Ray cluster whose workers can load the test plugins; yields the kill marker."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'gembench[ray]'")
+    marker = tmp_path_factory.mktemp("ray") / "killed"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GEMBENCH_BACKENDS", KILL_ONCE)
+    mp.setenv("GEMBENCH_KILL_MARKER", str(marker))
+    mp.setenv("PYTHONPATH", os.pathsep.join([str(PLUGINS), str(ROOT)]))
+    mp.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    mp.setitem(MODULES, "killonce", KILL_ONCE.split("=")[1])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield marker
+    finally:
+        ray.shutdown()
+        mp.undo()
+
+
+def _suite(backends: list[str], **over: object):
+    data = {"activations": ["gelu"], "backends": backends, "shapes": ["1K"],
+            "dtypes": ["float32"], "passes": ["forward", "backward"], "timing": FAST, **over}
+    return parse_suite(data)
+
+
+def _case_records(path: Path) -> list[dict]:
+    return [r for r in read_records(path) if r.get("kind") == "case"]
+
+
+@pytest.mark.slow
+def test_ray_runs_the_same_cases_as_local(ray_cluster: Path, tmp_path: Path) -> None:
+    from gembench.engine.executors import executor
+    from gembench.engine.runner import run_suite
+
+    suite = _suite(["numpy", "torch_eager"])
+    local = _case_records(run_suite(suite, tmp_path / "local", progress=False))
+    remote_file = run_suite(suite, tmp_path / "ray", progress=False, executor=executor("ray"))
+    remote = _case_records(remote_file)
+    assert Counter(r["case_id"] for r in remote) == Counter(r["case_id"] for r in local)
+    assert len(local) == 8 and all(r["status"] == "ok" for r in remote)
+    records = list(read_records(remote_file))
+    assert records[0]["executor"]["name"] == "ray"
+    machines = [r for r in records if r.get("kind") == "machine"]
+    assert len(machines) == 1
+    assert {r["machine_key"] for r in remote} == {machines[0]["machine_key"]}
+
+
+@pytest.mark.slow
+def test_a_lost_worker_is_retried_and_recorded_once(ray_cluster: Path, tmp_path: Path) -> None:
+    from gembench.engine.executors import executor
+    from gembench.engine.runner import run_suite
+
+    suite = _suite(["killonce"], passes=["forward"])
+    marker = ray_cluster
+    marker.unlink(missing_ok=True)
+    lost = _case_records(run_suite(suite, tmp_path / "no-retry", progress=False,
+                                   executor=executor("ray", retries=0)))
+    assert marker.exists(), "the plugin did not kill its task"
+    assert sorted(r["status"] for r in lost) == ["failed", "failed"]
+    assert all("ray task failed after 1 attempt(s)" in r["reason"] for r in lost)
+
+    marker.unlink()
+    out = tmp_path / "retried"
+    records = _case_records(run_suite(suite, out, progress=False,
+                                      executor=executor("ray", retries=2)))
+    assert marker.exists(), "the plugin did not kill its task"
+    assert Counter(r["case_id"] for r in records) == Counter(c.case_id for c in suite.cases)
+    assert all(r["status"] == "ok" for r in records)
+
+    # --resume across executors: the local executor finds nothing left to do
+    again = run_suite(suite, out, resume=True, progress=False)
+    assert Counter(r["case_id"] for r in _case_records(again)) == \
+        Counter(c.case_id for c in suite.cases)
