@@ -39,8 +39,6 @@ class RunContext:
     emit: Callable[[Record], None]
     announce: Callable[[Case], None] = field(default=lambda case: None)
     profile_dir: str | None = None
-    #: fields added to every case record (e.g. the machine it was measured on)
-    tag: dict[str, Any] = field(default_factory=dict)
 
 
 class Executor(ABC):
@@ -63,9 +61,9 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def case_record(case: Case, body: Record, started: str, tag: dict[str, Any]) -> Record:
+def case_record(case: Case, body: Record, started: str) -> Record:
     """A case record: the case's identity, what the worker measured, when it started."""
-    return {"kind": "case", **case.record_fields(), **body, "started": started, **tag}
+    return {"kind": "case", **case.record_fields(), **body, "started": started}
 
 
 def env_groups(cases: list[Case], run_dir: Path) -> list[list[Case]]:
@@ -97,10 +95,10 @@ def run_in_workers(group: list[Case], ctx: RunContext) -> None:
                 except RuntimeError as exc:
                     worker = None
                     ctx.emit(case_record(case, {"status": "failed", "reason": str(exc)},
-                                         started, ctx.tag))
+                                         started))
                     continue
             body = worker.run(case, ctx.timing, ctx.seed, ctx.profile_dir)
-            ctx.emit(case_record(case, body, started, ctx.tag))
+            ctx.emit(case_record(case, body, started))
     finally:
         if worker is not None:
             worker.close()

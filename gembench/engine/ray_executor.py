@@ -125,8 +125,7 @@ class RayExecutor(Executor):
                 reason = (f"ray task failed after {self.retries + 1} attempt(s): "
                           f"{type(exc).__name__}: {why}")
                 for case in group.cases:
-                    ctx.emit(case_record(case, {"status": "failed", "reason": reason}, started,
-                                         ctx.tag))
+                    ctx.emit(case_record(case, {"status": "failed", "reason": reason}, started))
                 continue
             machine = machine_record(result["environment"])
             if machine["machine_key"] not in machines:
@@ -136,7 +135,7 @@ class RayExecutor(Executor):
                 with log.open("a", encoding="utf-8") as fh:
                     fh.write(result["log"])
             for rec in result["records"]:
-                ctx.emit({**rec, **ctx.tag, "machine_key": machine["machine_key"]})
+                ctx.emit({**rec, "machine_key": machine["machine_key"]})
 
 
 def _setting_env(case: Case) -> dict[str, str]:
