@@ -30,10 +30,10 @@ class ExecutorError(Exception):
 
 @dataclass
 class RunContext:
-    """What an executor needs from the run: the timing policy, the seed, the run directory, and
-    where finished records go (``emit``) and what is being measured now (``announce``)."""
+    """What an executor needs from the run: each case's timing policy, the seed, the run
+    directory, where finished records go (``emit``) and what is being measured (``announce``)."""
 
-    timing: Timing
+    timing_of: Callable[[Case], Timing]
     seed: int
     out_dir: Path
     emit: Callable[[Record], None]
@@ -97,7 +97,7 @@ def run_in_workers(group: list[Case], ctx: RunContext) -> None:
                     ctx.emit(case_record(case, {"status": "failed", "reason": str(exc)},
                                          started))
                     continue
-            body = worker.run(case, ctx.timing, ctx.seed, ctx.profile_dir)
+            body = worker.run(case, ctx.timing_of(case), ctx.seed, ctx.profile_dir)
             ctx.emit(case_record(case, body, started))
     finally:
         if worker is not None:

@@ -44,15 +44,18 @@ def _ray() -> Any:
     return ray
 
 
-def measure_group(cases: list[dict[str, Any]], timing: dict[str, Any], seed: int) -> dict[str, Any]:
-    """The body of a Ray task: measure one group on this node; return its records, the node's
-    environment and the tail of its worker log."""
+def measure_group(cases: list[dict[str, Any]], timings: list[dict[str, Any]],
+                  seed: int) -> dict[str, Any]:
+    """The body of a Ray task: measure one group (cases and their timing policies) on this node;
+    return its records, the node's environment and the tail of its worker log."""
     from gembench.engine.environment import capture
 
+    todo = [Case.from_dict(c) for c in cases]
+    policy = {c.case_id: Timing(**t) for c, t in zip(todo, timings)}
     records: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="gembench-ray-") as tmp:
-        ctx = RunContext(Timing(**timing), seed, Path(tmp), records.append)
-        LocalExecutor().run([Case.from_dict(c) for c in cases], ctx)
+        ctx = RunContext(lambda c: policy[c.case_id], seed, Path(tmp), records.append)
+        LocalExecutor().run(todo, ctx)
         log = Path(tmp) / "worker.log"
         tail = log.read_bytes()[-_LOG_TAIL:].decode(errors="replace") if log.exists() else ""
     return {"records": records, "environment": capture(), "log": tail}
@@ -110,7 +113,8 @@ class RayExecutor(Executor):
         pending: dict[Any, Group] = {}
         for group in comparison_groups(cases):
             ref = task.options(**self._options(group, node_cpus)).remote(
-                [c.to_dict() for c in group.cases], asdict(ctx.timing), ctx.seed)
+                [c.to_dict() for c in group.cases],
+                [asdict(ctx.timing_of(c)) for c in group.cases], ctx.seed)
             pending[ref] = group
         machines: set[str] = set()
         log = ctx.out_dir / "worker.log"

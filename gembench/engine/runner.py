@@ -186,7 +186,7 @@ def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr:
     def announce(case: Case) -> None:
         bar.set_postfix_str(f"{case.backend} {case.label} {case.dtype} {case.pass_}"[:60])
 
-    ctx = RunContext(suite.timing, suite.seed, out_dir, emit, announce,
+    ctx = RunContext(lambda case: suite.timing, suite.seed, out_dir, emit, announce,
                      str((out_dir / "traces").resolve()) if profile else None)
     try:
         executor.run(todo, ctx)
