@@ -56,6 +56,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     mp.setenv("GEMBENCH_KILL_MARKER", str(marker))
     mp.setenv("PYTHONPATH", os.pathsep.join([str(PLUGINS), str(ROOT)]))
     mp.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    mp.delenv("RAY_ADDRESS", raising=False)  # always a fresh local cluster, never a real one
     mp.setitem(MODULES, "killonce", KILL_ONCE.split("=")[1])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
@@ -119,3 +120,21 @@ def test_a_lost_worker_is_retried_and_recorded_once(ray_cluster: Path, tmp_path:
     again = run_suite(suite, out, resume=True, progress=False)
     assert Counter(r["case_id"] for r in _case_records(again)) == \
         Counter(c.case_id for c in suite.cases)
+
+
+def test_a_task_reserves_a_whole_device() -> None:
+    pytest.importorskip("ray", reason="Ray is not installed: pip install 'gembench[ray]'")
+    from gembench.engine.executors import executor
+    from gembench.plan.cases import Case
+    from gembench.plan.shard import comparison_groups
+
+    ray_ex = executor("ray", accelerator_type="H100")
+    cpu = comparison_groups([Case("numpy", "gelu", threads=2, allocator="caching")])[0]
+    opts = ray_ex._options(cpu, node_cpus=16)
+    assert opts["num_cpus"] == 16 and "num_gpus" not in opts and "accelerator_type" not in opts
+    assert opts["max_retries"] == 3 and opts["retry_exceptions"] is False
+    env = opts["runtime_env"]["env_vars"]
+    assert env["OMP_NUM_THREADS"] == "2" and "MALLOC_MMAP_THRESHOLD_" in env
+    gpu = comparison_groups([Case("torch_eager", "gelu", device="cuda", threads=4)])[0]
+    opts = ray_ex._options(gpu, node_cpus=16)
+    assert (opts["num_gpus"], opts["num_cpus"], opts["accelerator_type"]) == (1, 4, "H100")
