@@ -10,7 +10,7 @@ same machine), so a group is the unit of work and is never split.
 ``shard(cases, i, n)`` gives shard ``i`` of ``n`` (1-based): groups are keyed by a hash of their
 setting, so the partition does not depend on the order of the suite file, and assigned greedily,
 costliest first, to the least loaded shard (longest-processing-time), so shards 1..n cover the
-suite exactly once with balanced expected cost.
+suite exactly once with balanced expected cost (:func:`case_cost`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ WITHIN_GROUP = frozenset({"backend", "activation", "params", "preset"})
 #: does both) and by context (a block's matrix products dwarf its activation).
 PASS_WEIGHT = {"forward": 1.0, "backward": 2.0, "forward_backward": 3.0}
 CONTEXT_WEIGHT = {"elementwise": 1.0, "mlp_block": 8.0, "conv_block": 8.0}
-#: Fixed cost of a case (process start, build, warm-up, the timing budget), in elements.
+#: Fixed cost of a case (build, warm-up, the timing budget), in elements, and the extra cost of
+#: a backend that compiles on its first call (from a smoke run: ~0.5 s a case, ~5 s compiled).
 OVERHEAD_ELEMENTS = 1 << 20
+COMPILE_ELEMENTS = 10 << 20
 
 
 class ShardError(ValueError):
@@ -50,9 +52,12 @@ def setting_key(case: Case) -> str:
 
 
 def case_cost(case: Case) -> float:
-    """Expected relative cost of one case."""
-    return (PASS_WEIGHT.get(case.pass_, 1.0) * CONTEXT_WEIGHT.get(case.context, 1.0)
-            * (case.numel + OVERHEAD_ELEMENTS))
+    """Expected relative cost of one case: a fixed overhead, the traffic of its pass and
+    context, and a compile if its backend compiles."""
+    from gembench.backends import backend
+
+    work = PASS_WEIGHT.get(case.pass_, 1.0) * CONTEXT_WEIGHT.get(case.context, 1.0) * case.numel
+    return OVERHEAD_ELEMENTS + work + (COMPILE_ELEMENTS if backend(case.backend).compiles else 0)
 
 
 @dataclass(frozen=True)
