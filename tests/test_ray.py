@@ -56,6 +56,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     mp.setenv("GEMBENCH_KILL_MARKER", str(marker))
     mp.setenv("PYTHONPATH", os.pathsep.join([str(PLUGINS), str(ROOT)]))
     mp.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    mp.setenv("RAY_worker_niceness", "0")  # as the README tells cluster nodes to start
     mp.delenv("RAY_ADDRESS", raising=False)  # always a fresh local cluster, never a real one
     mp.setitem(MODULES, "killonce", KILL_ONCE.split("=")[1])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -92,6 +93,7 @@ def test_ray_runs_the_same_cases_as_local(ray_cluster: Path, tmp_path: Path) -> 
     machines = [r for r in records if r.get("kind") == "machine"]
     assert len(machines) == 1
     assert {r["machine_key"] for r in remote} == {machines[0]["machine_key"]}
+    assert machines[0]["environment"]["niceness"] == 0  # cases never ran niced
 
 
 @pytest.mark.slow
