@@ -152,3 +152,20 @@ def test_a_merged_file_merges_again(tmp_path: Path) -> None:
     by = {c["machine_key"]: c["timing"]["median"] for c in _cases(again.path)}
     assert sorted(by.values()) == [2.0, 3.0]
     assert [d[0] for d in again.duplicates] == ["x"]
+
+
+def test_example_matrix_workflow_is_valid_and_shards_then_merges() -> None:
+    import yaml
+
+    example = ROOT / "examples" / "scaleout" / "github-matrix.yml"
+    res = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema",
+                          "vendor.github-workflows", str(example)], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    wf = yaml.safe_load(example.read_text())
+    shards = wf["jobs"]["shard"]["strategy"]["matrix"]["shard"]
+    assert shards == list(range(1, int(wf["env"]["SHARDS"]) + 1))
+    runs = " ".join(s.get("run", "") for s in wf["jobs"]["shard"]["steps"])
+    assert "--shard ${{ matrix.shard }}/$SHARDS" in runs
+    merge_runs = " ".join(s.get("run", "") for s in wf["jobs"]["merge"]["steps"])
+    assert wf["jobs"]["merge"]["needs"] == "shard" and "gembench merge" in merge_runs
