@@ -46,6 +46,22 @@ def test_ray_options_are_refused_on_the_local_executor(tmp_path: Path) -> None:
                                   "local (it takes: none)")
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--address", "ray://nowhere:10001"], "--address ray://nowhere:10001: cannot join the Ray "
+                                           "cluster: Ray Client requires pip package"),
+    (["--profile"], "--profile: traces are written by the local executor only"),
+])
+def test_ray_refusals_are_one_line_and_write_nothing(tmp_path: Path, args: list[str],
+                                                     message: str) -> None:
+    pytest.importorskip("ray", reason="Ray is not installed: pip install 'gembench[ray]'")
+    res = _gembench("run", "suites/smoke.yaml", "--executor", "ray", *args, "--out",
+                    str(tmp_path), pythonpath=[])
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1].startswith(f"gembench: error: {message}")
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "results.jsonl").exists()
+
+
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A local Ray cluster whose workers can load the test plugins; yields the kill marker."""

@@ -48,9 +48,16 @@ class Executor(ABC):
     #: the options (CLI flags) this executor takes
     options: ClassVar[tuple[str, ...]] = ()
 
+    def start(self, *, profile: bool = False) -> None:
+        """Get ready (connect, check options) before the run writes anything; refusals are
+        :class:`ExecutorError`."""
+
     @abstractmethod
     def run(self, cases: list[Case], ctx: RunContext) -> None:
         """Measure every case of ``cases``; call ``ctx.emit`` once per case."""
+
+    def stop(self) -> None:
+        """Release what :meth:`start` took."""
 
     def describe(self) -> dict[str, Any]:
         """What the run record says about this executor."""

@@ -87,6 +87,7 @@ class RayExecutor(Executor):
         self.address = address
         self.accelerator_type = accelerator_type
         self.retries = retries
+        self.started_here = False
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "address": self.address,
@@ -106,22 +107,28 @@ class RayExecutor(Executor):
             opts["num_cpus"] = node_cpus
         return opts
 
-    def run(self, cases: list[Case], ctx: RunContext) -> None:
-        if ctx.profile_dir:
+    def start(self, *, profile: bool = False) -> None:
+        if profile:
             raise ExecutorError("--profile: traces are written by the local executor only")
-        ray = self.ray
-        started_here = not ray.is_initialized()
-        if started_here:
-            # a cluster started here runs its workers at niceness 0 (Ray's default is 15)
-            os.environ.setdefault(_NICENESS, "0")
-            ray.init(address=self.address, log_to_driver=False)
+        if self.ray.is_initialized():
+            return
+        # a cluster started here runs its workers at niceness 0 (Ray's default is 15)
+        os.environ.setdefault(_NICENESS, "0")
         try:
-            self._run(ray, cases, ctx)
-        finally:
-            if started_here:
-                ray.shutdown()
+            self.ray.init(address=self.address, log_to_driver=False)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise ExecutorError(f"--address {self.address}: cannot join the Ray cluster: "
+                                f"{first}") from None
+        self.started_here = True
 
-    def _run(self, ray: Any, cases: list[Case], ctx: RunContext) -> None:
+    def stop(self) -> None:
+        if self.started_here:
+            self.ray.shutdown()
+            self.started_here = False
+
+    def run(self, cases: list[Case], ctx: RunContext) -> None:
+        ray = self.ray
         node_cpus = max((int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n["Alive"]),
                         default=1)
         task = ray.remote(max_calls=1)(measure_group)  # a fresh worker process per task

@@ -158,6 +158,7 @@ def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr:
                       None for c in cases})
     if shard:
         cases = shard_cases(cases, *shard)
+    executor.start(profile=profile)  # refuses (ExecutorError) before anything is written
     writer = ResultsWriter(results)
     done: set[str] = set()
     if results.exists() and results.stat().st_size:
@@ -192,6 +193,7 @@ def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr:
         executor.run(todo, ctx)
     finally:
         bar.close()
+        executor.stop()
     return results
 
 
