@@ -220,7 +220,8 @@ def _describe(err: jsonschema.ValidationError) -> str:
     if err.validator == "enum":
         return f"expected one of {', '.join(map(str, err.validator_value))}, found {short(found)}"
     if err.validator == "anyOf":
-        return f"found {short(found)} ({kind}), which is not {_anyof_text(err.schema)}"
+        return f"found {short(found)} ({kind}), which is not " \
+               f"{_anyof_text(err.schema, isinstance(found, str))}"
     if err.validator == "type":
         want = err.validator_value
         if isinstance(found, float) and not math.isfinite(found):
@@ -235,11 +236,13 @@ def _describe(err: jsonschema.ValidationError) -> str:
     return short(err.message, 200)
 
 
-def _anyof_text(sch: dict[str, Any]) -> str:
+def _anyof_text(sch: dict[str, Any], names: bool) -> str:
+    """The alternatives of an ``anyOf``; long lists of names only when a name was given."""
     kinds = []
     for sub in sch.get("anyOf", []):
         if "enum" in sub:
-            kinds.append("one of " + ", ".join(map(str, sub["enum"])))
+            kinds.append("one of " + ", ".join(map(str, sub["enum"])) if names
+                         or len(sub["enum"]) < 6 else "a preset name")
         elif "const" in sub:
             kinds.append(repr(sub["const"]))
         elif sub.get("type") == "array":
@@ -247,5 +250,5 @@ def _anyof_text(sch: dict[str, Any]) -> str:
         elif sub.get("type") == "object":
             kinds.append("a mapping with " + ", ".join(sub.get("required", [])))
         elif "type" in sub:
-            kinds.append(f"a {sub['type']}")
+            kinds.append(f"an {sub['type']}" if sub["type"][0] in "aeiou" else f"a {sub['type']}")
     return " or ".join(kinds) or "allowed here"

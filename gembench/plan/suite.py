@@ -82,8 +82,8 @@ def _decode(raw: bytes, where: str) -> str:
         raise SuiteError(f"{where}: the file is UTF-16/UTF-32 encoded; expected UTF-8 text "
                          "(save the suite as UTF-8)")
     if b"\x00" in raw:
-        raise SuiteError(f"{where}: a binary file (it holds NUL bytes); expected a YAML suite "
-                         "in UTF-8 text")
+        raise SuiteError(f"{where}: holds NUL bytes (a binary file, or UTF-16/UTF-32 text); "
+                         "expected a YAML suite in UTF-8 text")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
