@@ -161,7 +161,8 @@ def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr:
     plan = [(c, suite.timing_of(c)) for c in suite.cases if matches(c, filter_expr)]
     if not plan:
         what = f"--filter {filter_expr!r} matches none of the" if filter_expr else "no case among"
-        raise RunError(f"{what} {len(suite.cases)} cases of suite {suite.name!r}; nothing to run")
+        raise RunError(f"{what} {len(suite.cases)} cases of {suite.path or suite.name}; "
+                       "nothing to run")
     if allocator:
         plan = list({Case(**{**c.to_dict(), "shape": tuple(c.shape), "allocator": allocator}): t
                      for c, t in plan}.items())

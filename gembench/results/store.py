@@ -93,7 +93,9 @@ def _metric_schema() -> dict[str, Any]:
     props = root["properties"]
     props["timing"]["type"] = ["object", "null"]
     props["timing"]["properties"]["samples"] = {"type": "array", "items": _NUMBER}
-    return props
+    props["block"]["properties"].update(activation=_OBJECT_OR_NULL,
+                                        activation_share_q=_OBJECT_OR_NULL)
+    return {**props, "backend_info": _OBJECT_OR_NULL, "trace": _STRING_OR_NULL}
 
 
 CASE_SCHEMA: dict[str, Any] = {
