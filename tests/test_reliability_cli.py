@@ -240,6 +240,12 @@ def _unshare_ok() -> bool:
                           capture_output=True).returncode == 0
 
 
+def _in_namespace(script: str, cwd: Path) -> None:
+    """Run a shell script as root of its own user and mount namespace (tmpfs mounts)."""
+    subprocess.run(["unshare", "-rm", "sh", "-c", script], cwd=cwd, timeout=500,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not _unshare_ok(), reason="needs unshare -rm and mount (user namespaces)")
 def test_full_file_system_then_resume_loses_nothing(tmp_path: Path) -> None:
@@ -255,8 +261,7 @@ def test_full_file_system_then_resume_loses_nothing(tmp_path: Path) -> None:
               f"cp {mnt}/o/results.jsonl {tmp_path}/partial.jsonl; rm {mnt}/filler; "
               f"{gb} --resume >/dev/null 2>{tmp_path}/err2; echo $? > {tmp_path}/rc2; "
               f"cp {mnt}/o/results.jsonl {tmp_path}/final.jsonl")
-    subprocess.run(["unshare", "-rm", "sh", "-c", script], cwd=tmp_path, timeout=500,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    _in_namespace(script, tmp_path)
     err1 = (tmp_path / "err1").read_text()
     assert (tmp_path / "rc1").read_text().strip() == "2", err1
     assert "Traceback" not in err1 and "No space left on device" in err1.splitlines()[-1]
@@ -281,8 +286,7 @@ def test_report_on_a_read_only_or_full_file_system(tmp_path: Path) -> None:
               f"{rep} {ro}/r.md 2>{tmp_path}/e1; echo $? > {tmp_path}/c1; "
               f"{rep} {full}/r.md 2>{tmp_path}/e2; echo $? > {tmp_path}/c2; "
               f"ls {full} > {tmp_path}/left")
-    subprocess.run(["unshare", "-rm", "sh", "-c", script], cwd=tmp_path, timeout=300,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    _in_namespace(script, tmp_path)
     for n, why in (("1", "read-only"), ("2", "No space left on device")):
         err = (tmp_path / f"e{n}").read_text()
         assert (tmp_path / f"c{n}").read_text().strip() == "2", err

@@ -16,17 +16,8 @@ import pytest
 
 from gembench.compare import compare_paths
 from gembench.report.summary import print_summary
-from gembench.results import (
-    SCHEMA_VERSION,
-    ResultsError,
-    ResultsWriter,
-    RunLock,
-    check_resumable,
-    load_results,
-    load_run,
-    repair_tail,
-    scan,
-)
+from gembench.results.store import SCHEMA_VERSION, ResultsError, load_results, load_run, scan
+from gembench.results.writer import ResultsWriter, RunLock, check_resumable, repair_tail
 
 FIXTURE = Path(__file__).parent / "data" / "results-small.jsonl"
 

@@ -24,14 +24,8 @@ from gembench.engine.environment import ALLOCATOR_SETTINGS, capture
 from gembench.engine.policy import Timing
 from gembench.plan.cases import Case
 from gembench.plan.suite import Suite
-from gembench.results.store import (
-    RESULTS_NAME,
-    SCHEMA_VERSION,
-    ResultsWriter,
-    RunLock,
-    check_resumable,
-    load_run,
-)
+from gembench.results.store import RESULTS_NAME, SCHEMA_VERSION, load_run
+from gembench.results.writer import ResultsWriter, RunLock, check_resumable
 
 _STARTUP_TIMEOUT_S = 120.0
 

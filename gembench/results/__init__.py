@@ -1,5 +1,5 @@
 """Results: the typed records of a run (``records``) and the JSON-lines file that holds them
-(``store``: appending, reading, locking, repair)."""
+(``store``: reading and checking it; ``writer``: appending, repair, locking)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,15 @@ from gembench.results.store import (
     METRICS,
     SCHEMA_VERSION,
     ResultsError,
-    ResultsWriter,
-    RunLock,
-    check_resumable,
     load_results,
     load_run,
     load_tidy,
     read_records,
-    repair_tail,
     results_path,
     scan,
     tidy,
 )
+from gembench.results.writer import ResultsWriter, RunLock, check_resumable, repair_tail
 
 __all__ = ["ID_COLUMNS", "METRICS", "SCHEMA_VERSION", "ResultsError", "ResultsWriter",
            "RunLock", "check_resumable", "load_results", "load_run", "load_tidy",
