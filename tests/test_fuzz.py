@@ -27,8 +27,8 @@ from gembench.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = int(os.environ.get("GEMBENCH_FUZZ_SEED", "20261125"))
-N_SUITES = 400
-N_RESULTS = 120
+N_SUITES = 300
+N_RESULTS = 100
 FILTER = "activation=relu,pass=forward*,dtype=float32"
 
 #: values a careless or hostile user might put anywhere.
@@ -173,6 +173,7 @@ def quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 _ENV = {"fuzz": True}
 
 
+@pytest.mark.slow
 def test_fuzz_suite_files(tmp_path: Path, quiet: None, capsys: Any,
                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("gembench.cli._write_report", lambda *a, **k: None)
@@ -188,6 +189,7 @@ def test_fuzz_suite_files(tmp_path: Path, quiet: None, capsys: Any,
     assert out.codes.get(0, 0) > 20 and out.codes.get(2, 0) > 50  # the corpus hits both
 
 
+@pytest.mark.slow
 def test_fuzz_results_files(tmp_path: Path, quiet: None, capsys: Any) -> None:
     suite = tmp_path / "s.yaml"
     suite.write_text("activations: [gelu, silu]\nbackends: [numpy]\nshapes: [1K, 64K]\n"
