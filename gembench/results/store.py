@@ -147,8 +147,9 @@ def _first_problem(validator: jsonschema.Draft202012Validator, rec: Any) -> str 
     where = ".".join(str(p) for p in err.absolute_path) or "record"
     if err.validator == "required":
         return f"{where}: {err.message}"
-    expected = err.validator_value if err.validator in ("type", "enum") else (
-        f"{err.validator} {err.validator_value}")
+    want = err.validator_value
+    expected = (" or ".join(map(str, want)) if isinstance(want, list) else want) \
+        if err.validator in ("type", "enum") else f"{err.validator} {want}"
     return f"{where}: expected {expected}, found {_short(err.instance)}"
 
 
