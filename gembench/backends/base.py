@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
@@ -83,7 +83,7 @@ class Kernel(ABC):
     #: forward is differentiable by torch autograd (the engine may time backward through it).
     autograd: bool = False
     #: what the kernel saves for backward, when that is by construction rather than measurable.
-    saves: ClassVar[Saved] = Saved()
+    saves: Saved = Saved()
     #: largest |x| for which the kernel returns finite, accurate values (None: the whole dtype),
     #: with the reason when a kernel outside gembench's control is narrower.
     domain: float | None = None

@@ -47,7 +47,7 @@ def schema() -> dict[str, Any]:
     top = _schema()
     group = {"type": "object", "additionalProperties": False,
              "properties": {k: v for k, v in top["properties"].items()
-                            if k not in ("name", "description", "seed")}}
+                            if k not in ("name", "description", "seed", "plugins")}}
     top["properties"]["groups"] = {"type": "array", "minItems": 1, "items": group}
     top["required"] = []
     return top
@@ -61,6 +61,7 @@ def _schema() -> dict[str, Any]:
         "properties": {
             "name": {"type": "string"},
             "description": {"type": "string"},
+            "plugins": _LIST_OR_ONE({"type": "string"}),  # modules registering implementations
             "context": {"enum": ["elementwise", "mlp_block", "conv_block"]},
             "activations": {
                 "type": "array",
@@ -217,6 +218,7 @@ def parse_suite(data: Any, path: Path | None = None, *, quick: bool = False,
     if not isinstance(data, dict):
         raise SuiteError(f"{where}: expected a mapping of keys at the top level, "
                          f"found {type(data).__name__}")
+    _load_plugins(data.get("plugins"), path, where)
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
@@ -245,6 +247,18 @@ def parse_suite(data: Any, path: Path | None = None, *, quick: bool = False,
         timing = timing.quick()
     return Suite(data.get("name", path.stem if path else "suite"), path, cases, timing,
                  data.get("seed", 0), data.get("description", ""))
+
+
+def _load_plugins(refs: Any, path: Path | None, where: str) -> None:
+    """Import the suite's ``plugins`` (files relative to the suite) so that the implementations
+    they register are backends the suite may name; one that fails is the suite's mistake."""
+    from gembench.backends import plugins
+
+    for i, ref in enumerate(_as_list(refs) if refs is not None else []):
+        if isinstance(ref, str):  # anything else: the schema says what is wrong
+            reason = plugins.load(ref, origin="suite", base_dir=path.parent if path else None)
+            if reason:
+                raise SuiteError(f"{where}: plugins[{i}]: {reason}")
 
 
 def _shapes(items: list[Any], context: str, device: str, where: str,
