@@ -10,6 +10,8 @@ with that reason.
 from __future__ import annotations
 
 import importlib.util
+import os
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -69,9 +71,13 @@ class PluginBackend(TorchBackend):
         self.name = impl.name
         self.dtypes = impl.dtypes
         self.devices = impl.devices
-        what = ", ".join(impl.activations)
-        self.summary = (f"registered implementation of {what} ({impl.origin}: {impl.source}); "
-                        f"{impl.summary}").rstrip("; ")
+        source = impl.source
+        if os.path.isabs(source) and Path(source).is_relative_to(Path.cwd()):
+            source = os.path.relpath(source)
+        self.summary = "; ".join(filter(None, [
+            f"implements {', '.join(impl.activations)}", impl.summary,
+            f"autograd: {'yes' if impl.autograd else 'no (own backward)'}",
+            f"saves {impl.saves.what}", f"from {impl.origin} {source}".rstrip()]))
 
     def availability(self) -> Availability:
         missing = [m for m in self.impl.requires if importlib.util.find_spec(m) is None]
