@@ -54,10 +54,11 @@ def _rows(out: str) -> dict[str, str]:
 
 @pytest.fixture
 def registry(monkeypatch: pytest.MonkeyPatch) -> dict:
-    """A fresh registry for in-process registrations."""
+    """A fresh registry for in-process registrations (none leaks into other tests)."""
     import gembench.backends as backends
 
-    monkeypatch.setattr(plugins, "REGISTRY", {})
+    for attr in ("REGISTRY", "FAILED", "_loaded"):
+        monkeypatch.setattr(plugins, attr, {})
     monkeypatch.setattr(backends, "_instances", {})
     return plugins.REGISTRY
 
@@ -138,7 +139,8 @@ def test_learnable_parameters_reach_a_function_as_nn_parameters(registry: dict) 
     ("test_gem_kernel", "ok", 10.5),  # autograd through the composed formula keeps more
     ("test_off_gem", "failed", None),
 ])
-def test_registered_cases_pass_the_same_gate(name: str, status: str, saved: float) -> None:
+def test_registered_cases_pass_the_same_gate(name: str, status: str, saved: float,
+                                             registry: dict) -> None:
     from gembench.engine.measure import measure_safely
     from gembench.engine.policy import Timing
     from gembench.plan.cases import Case
@@ -216,7 +218,7 @@ def test_gembench_backends_mistakes_are_unavailable_in_list_and_skipped_in_run(
         assert rec["status"] == "skipped" and BAD_BACKENDS[rec["backend"]][1] in rec["reason"]
 
 
-def test_a_suite_names_its_plugins(tmp_path: Path) -> None:
+def test_a_suite_names_its_plugins(tmp_path: Path, registry: dict) -> None:
     from gembench.plan.suite import SuiteError, parse_suite
 
     (tmp_path / "mine.py").write_text(
@@ -285,7 +287,7 @@ def test_the_example_triton_kernel_is_right_in_the_interpreter() -> None:
     assert res.returncode == 0 and "ok" in res.stdout, res.stderr[-2000:]
 
 
-def test_reference_matches_the_example_fused_kernel() -> None:
+def test_reference_matches_the_example_fused_kernel(registry: dict) -> None:
     assert plugins.load(str(EXAMPLE / "custom_gem.py"), origin="test") is None
     impl = plugins.REGISTRY["my_fused_gem"]
     x = torch.linspace(-1e4, 1e4, 20001, dtype=torch.float64, requires_grad=True)
