@@ -178,20 +178,24 @@ def load(ref: str, *, origin: str, base_dir: Path | None = None) -> str | None:
         path = Path(ref).expanduser()
         source = str(path if path.is_absolute() else (base_dir or Path.cwd()) / path)
         source = str(Path(source).resolve())
-    if source in _loaded:
-        return _loaded[source]
-    _loading.append((source, origin))
-    try:
-        _import(ref, source)
-        reason = None
-    except PluginError as exc:
-        reason = str(exc)
-    except Exception as exc:
-        reason = f"importing {ref} raised {type(exc).__name__}: {exc}"
-    finally:
-        _loading.pop()
-    _loaded[source] = reason
-    return reason
+    return _once(source, origin, f"importing {ref}", lambda: _import(ref, source))
+
+
+def _once(source: str, origin: str, doing: str, load_it: Callable[[], None]) -> str | None:
+    """Run ``load_it`` once per source with registrations attributed to it; the failure reason
+    (an exception of any kind, caught: a plugin never crashes gembench) or None."""
+    if source not in _loaded:
+        _loading.append((source, origin))
+        try:
+            load_it()
+            _loaded[source] = None
+        except PluginError as exc:
+            _loaded[source] = str(exc)
+        except Exception as exc:
+            _loaded[source] = f"{doing} raised {type(exc).__name__}: {exc}"
+        finally:
+            _loading.pop()
+    return _loaded[source]
 
 
 def _import(ref: str, source: str) -> None:
@@ -256,20 +260,8 @@ def discover() -> None:
 
 
 def _load_entry_point(ep: importlib.metadata.EntryPoint) -> str | None:
-    if ep.value in _loaded:
-        return _loaded[ep.value]
-    _loading.append((ep.value, "entry point"))
-    try:
-        _registered(ep.value, ep.load())
-        reason = None
-    except PluginError as exc:
-        reason = str(exc)
-    except Exception as exc:
-        reason = f"loading raised {type(exc).__name__}: {exc}"
-    finally:
-        _loading.pop()
-    _loaded[ep.value] = reason
-    return reason
+    return _once(ep.value, "entry point", "loading",
+                 lambda: _registered(ep.value, ep.load()))
 
 
 def worker_plugins(impl: Implementation) -> str | None:
