@@ -158,6 +158,19 @@ def test_registered_cases_pass_the_same_gate(name: str, status: str, saved: floa
         assert body["error"]["backward_eps"] <= body["error"]["backward_tol"]
 
 
+def test_a_registered_implementation_runs_inside_a_block(registry: dict) -> None:
+    from gembench.engine.measure import measure_safely
+    from gembench.engine.policy import Timing
+    from gembench.plan.cases import Case
+
+    assert plugins.load(str(FIXTURES / "plugin_gem.py"), origin="test") is None
+    case = Case("test_gem", "gem", {"N": 2}, "float32", "cpu", (16, 32, 64), "forward_backward",
+                1, "default", "mlp_block", "")
+    body = measure_safely(case, Timing(budget_s=0.01, min_samples=3, warmup=1), seed=0)
+    assert body["status"] == "ok", body.get("reason")
+    assert body["block"]["activation_share"] > 0
+
+
 # ---- finding plugins, and mistakes listed instead of crashing
 
 
