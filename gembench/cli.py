@@ -27,8 +27,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("Activations")
     print(tabulate(rows, headers=["name", "parameters (default)", "transcendental-free",
                                   "formula"]))
+    from gembench.backends import plugins
+
+    names = backend_names()
+    outside = [n for n in names if n in plugins.REGISTRY or n in plugins.FAILED]
+    _print_backends("Backends", [n for n in names if n not in outside])
+    if outside:
+        _print_backends("Implementations registered from outside gembench", outside)
+    return 0
+
+
+def _print_backends(title: str, names: list[str]) -> None:
+    """One table row per backend: availability with the reason, dtypes, devices here, notes."""
     rows = []
-    for name in backend_names():
+    for name in names:
         be = backend(name)
         avail = be.availability()
         status = "available" if avail else f"unavailable: {avail.reason}"
@@ -45,10 +57,9 @@ def cmd_list(args: argparse.Namespace) -> int:
                     notes.append(f"{d}: {timing}")
         rows.append([name, status, ", ".join(be.dtypes), ", ".join(devices) or "-",
                      "; ".join(notes) or "-", be.summary])
-    print("\nBackends")
+    print(f"\n{title}")
     print(tabulate(rows, headers=["name", "status", "dtypes", "devices here", "notes",
                                   "what it is"], maxcolwidths=[None, 40, 20, None, 60, 60]))
-    return 0
 
 
 def _default_out(suite_name: str, resume: bool) -> Path:

@@ -43,7 +43,7 @@ def _num(maximum: float | None = None) -> dict[str, Any]:
 _POS_INT = _int(1, MAX_DIM)
 _LIST_OR_ONE = lambda item: {"anyOf": [item, {"type": "array", "items": item, "minItems": 1}]}  # noqa: E731
 #: keys a group may not override.
-SUITE_ONLY = ("name", "description", "seed")
+SUITE_ONLY = ("name", "description", "seed", "plugins")
 
 
 def schema() -> dict[str, Any]:
@@ -115,6 +115,7 @@ def _schema() -> dict[str, Any]:
         "properties": {
             "name": {"type": "string"},
             "description": {"type": "string"},
+            "plugins": _LIST_OR_ONE({"type": "string"}),  # modules registering implementations
             "context": {"enum": ["elementwise", "mlp_block", "conv_block"]},
             "activations": {"type": "array", "minItems": 1, "items": _activation_schema()},
             "backends": {"anyOf": [{"const": "all"}, {"type": "array", "minItems": 1,

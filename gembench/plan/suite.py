@@ -148,6 +148,7 @@ def parse_suite(data: Any, path: Path | None = None, *, quick: bool = False,
         raise SuiteError(f"{where}: expected a mapping of keys at the top level, "
                          f"found {type(data).__name__}")
     _check_structure(data, where)
+    _load_plugins(data.get("plugins"), path, where)
     data = coerce(data, schema())
     problem = first_error(data)
     if problem:
@@ -176,6 +177,18 @@ def parse_suite(data: Any, path: Path | None = None, *, quick: bool = False,
     return Suite(safe_name(data.get("name", fallback), fallback), path, cases, top_timing,
                  data.get("seed", 0), data.get("description", ""),
                  timings={k: t for k, t in timings.items() if t != top_timing})
+
+
+def _load_plugins(refs: Any, path: Path | None, where: str) -> None:
+    """Import the suite's ``plugins`` (files relative to the suite) so that the implementations
+    they register are backends the suite may name; one that fails is the suite's mistake."""
+    from gembench.backends import plugins
+
+    for i, ref in enumerate(_as_list(refs) if refs is not None else []):
+        if isinstance(ref, str):  # anything else: the schema says what is wrong
+            reason = plugins.load(ref, origin="suite", base_dir=path.parent if path else None)
+            if reason:
+                raise SuiteError(f"{where}: plugins[{i}]: {reason}")
 
 
 def _timing(values: dict[str, Any], where: str, prefix: str) -> Timing:
