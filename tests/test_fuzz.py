@@ -28,7 +28,7 @@ from gembench.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 SEED = int(os.environ.get("GEMBENCH_FUZZ_SEED", "20261125"))
 N_SUITES = 300
-N_RESULTS = 100
+N_RESULTS = 80
 FILTER = "activation=relu,pass=forward*,dtype=float32"
 
 #: values a careless or hostile user might put anywhere.
@@ -221,7 +221,7 @@ def test_fuzz_results_files(tmp_path: Path, quiet: None, capsys: Any) -> None:
 def test_fuzz_samples_in_real_processes(tmp_path: Path) -> None:
     """A few corpus files through ``python -m gembench`` itself (real stderr, real exit)."""
     rng = random.Random(SEED + 2)
-    suites = [raw for raw in suite_corpus(rng, 40)][:3]
+    suites = suite_corpus(rng, 40)[:2]
     runs = []
     for i, raw in enumerate(suites):
         path = tmp_path / f"s{i}.yaml"
