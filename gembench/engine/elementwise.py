@@ -85,11 +85,11 @@ class ElementwiseSubject(Subject):
         if kern.autograd:
             xg = self.x.detach().requires_grad_(True)
             mem = replace(mem, **saved_for_backward(lambda: kern.forward(xg), xg))
-        elif kern.saved_for_backward.startswith("x "):
+        elif kern.saves.input_only:
             mem.saved_bytes = mem.saved_bytes_input_alias = input_bytes
-            mem.saved_source = "declared: " + kern.saved_for_backward
+            mem.saved_source = f"declared: {kern.saves}"
         else:
-            mem.saved_source = kern.saved_for_backward or "unknown"
+            mem.saved_source = str(kern.saves) or "unknown"
         if mem.saved_bytes is not None:
             mem.saved_ratio = mem.saved_bytes / input_bytes
         return replace(mem, **peak_of(self.main.run, case.device))
