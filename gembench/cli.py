@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -27,8 +28,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("Activations")
     print(tabulate(rows, headers=["name", "parameters (default)", "transcendental-free",
                                   "formula"]))
+    from gembench.backends import plugins
+
+    names = backend_names()
+    outside = [n for n in names if n in plugins.REGISTRY or n in plugins.FAILED]
+    _print_backends("Backends", [n for n in names if n not in outside])
+    if outside:
+        _print_backends("Implementations registered from outside gembench", outside)
+    return 0
+
+
+def _print_backends(title: str, names: list[str]) -> None:
+    """One table row per backend: availability with the reason, dtypes, devices here, notes."""
     rows = []
-    for name in backend_names():
+    for name in names:
         be = backend(name)
         avail = be.availability()
         status = "available" if avail else f"unavailable: {avail.reason}"
@@ -45,13 +58,14 @@ def cmd_list(args: argparse.Namespace) -> int:
                     notes.append(f"{d}: {timing}")
         rows.append([name, status, ", ".join(be.dtypes), ", ".join(devices) or "-",
                      "; ".join(notes) or "-", be.summary])
-    print("\nBackends")
+    print(f"\n{title}")
     print(tabulate(rows, headers=["name", "status", "dtypes", "devices here", "notes",
                                   "what it is"], maxcolwidths=[None, 40, 20, None, 60, 60]))
-    return 0
 
 
 def _default_out(suite_name: str, resume: bool) -> Path:
+    """``results/NAME/TIMESTAMP`` (NAME is already safe as a path component), or with
+    ``--resume`` the latest run directory of that suite."""
     root = Path("results") / suite_name
     if resume:
         runs = sorted(p for p in root.glob("*") if (p / "results.jsonl").exists())
@@ -66,7 +80,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from gembench.engine.runner import RunError, run_suite
     from gembench.plan.shard import ShardError, parse_shard
     from gembench.plan.suite import SuiteError, load_suite
+    from gembench.report.output import ReportOutputError
     from gembench.report.summary import print_summary
+    from gembench.results import ResultsError
 
     try:
         shard = parse_shard(args.shard) if args.shard else None
@@ -82,10 +98,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         results = run_suite(suite, out, resume=args.resume, filter_expr=args.filter,
                             progress=not args.no_progress, allocator=args.allocator,
                             profile=args.profile, shard=shard, executor=runner)
-    except (RunError, ExecutorError) as exc:
+    except (RunError, ResultsError, ExecutorError) as exc:
         raise UserError(str(exc)) from None
+    except KeyboardInterrupt:
+        again = ["python", "-m", "gembench", "run", args.suite, "--out", str(out), "--resume"]
+        again += [f"--filter={args.filter}"] if args.filter else []
+        print(f"gembench: interrupted; the finished cases are kept in {out}/results.jsonl; "
+              f"continue with: {shlex.join(again)}", file=sys.stderr)
+        return 130
     failed = print_summary(results)
-    report = _write_report([results], None)
+    try:
+        report = _write_report([results], None)
+    except (ResultsError, ReportOutputError) as exc:
+        print(f"gembench: warning: no report: {exc}; the results are complete, write it "
+              f"later with: gembench report {results}", file=sys.stderr)
+        report = None
     if report:
         print(f"report: {report}")
     return 1 if failed else 0
@@ -93,18 +120,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _write_report(results: list[Path], out: Path | None) -> Path | None:
     try:
-        from gembench.report.markdown import write_report
+        from gembench.report.output import write_report_to
     except ImportError:
         return None
-    return write_report(results, out)
+    return write_report_to(results, out)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from gembench.report.markdown import ResultsError, write_report
+    from gembench.report.output import ReportOutputError, write_report_to
+    from gembench.results import ResultsError
 
     try:
-        path = write_report([Path(p) for p in args.results], Path(args.out) if args.out else None)
-    except ResultsError as exc:
+        path = write_report_to([Path(p) for p in args.results],
+                               Path(args.out) if args.out else None)
+    except (ResultsError, ReportOutputError) as exc:
         raise UserError(str(exc)) from None
     print(f"report: {path}")
     return 0
@@ -129,7 +158,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from gembench.compare import CompareError, run_compare
-    from gembench.report.markdown import ResultsError
+    from gembench.results import ResultsError
 
     try:
         return run_compare(args.base, args.new, args.threshold, args.alpha)
@@ -205,12 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("backends", nargs="*", help="backends (default: all available)")
     p.set_defaults(func=cmd_accuracy)
 
-    p = sub.add_parser("crosscheck", help="gembench's timer vs torch.utils.benchmark, same "
-                                          "process (torch ReLU/GELU forward, 16M float32)")
-    p.add_argument("--numel", type=int, default=1 << 24)
-    p.add_argument("--threads", type=int, default=1)
+    p = sub.add_parser("crosscheck", help="re-time ok hot cases with torch.utils.benchmark, a "
+                                          "fresh process per case (no RESULTS: a small suite)")
+    p.add_argument("results", nargs="?", help="results file (default: a built-in small suite)")
+    p.add_argument("--filter", metavar="EXPR", help="only cases matching (as for run)")
+    p.add_argument("--min-run-time", type=float, default=0.5,
+                   help="torch.utils.benchmark blocked_autorange min_run_time (s)")
     p.set_defaults(func=lambda a: __import__("gembench.engine.crosscheck", fromlist=["main"]).main(
-        a.numel, a.threads))
+        a.results, a.filter, a.min_run_time))
 
     p = sub.add_parser("report", help="write a markdown report (and PNG plots) of results files")
     p.add_argument("results", nargs="+",
@@ -240,3 +271,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"gembench: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("gembench: interrupted", file=sys.stderr)
+        return 130

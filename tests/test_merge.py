@@ -22,6 +22,7 @@ backends: [numpy, torch_eager]
 shapes: [1K]
 dtypes: [float32, float64]
 passes: [forward, backward]
+cache: [hot]
 timing: {budget_s: 0.005, min_samples: 3, warmup: 1, timeout_s: 60}
 """
 
@@ -169,3 +170,18 @@ def test_example_matrix_workflow_is_valid_and_shards_then_merges() -> None:
     assert "--shard ${{ matrix.shard }}/$SHARDS" in runs
     merge_runs = " ".join(s.get("run", "") for s in wf["jobs"]["merge"]["steps"])
     assert wf["jobs"]["merge"]["needs"] == "shard" and "gembench merge" in merge_runs
+
+
+def test_a_multi_node_run_keeps_each_nodes_machine(tmp_path: Path) -> None:
+    from gembench.results.merge import fingerprint, machine_key
+
+    src = _write(tmp_path / "ray.jsonl", [])
+    nodes = [fingerprint(_env(cpu=cpu)) for cpu in ("AMD EPYC", "Intel Xeon")]
+    with src.open("a") as fh:
+        for med, fp in zip((1.0, 2.0), nodes):
+            fh.write(json.dumps({"kind": "case", "case_id": "x", "status": "ok",
+                                 "timing": {"median": med}, "machine_key": machine_key(fp),
+                                 "machine": fp}) + "\n")
+    done = merge([src], tmp_path / "m")
+    assert set(done.machines) >= {machine_key(fp) for fp in nodes} and not done.duplicates
+    assert sorted(c["timing"]["median"] for c in _cases(done.path)) == [1.0, 2.0]

@@ -85,7 +85,8 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def _suite(backends: list[str], **over: object):
     data = {"activations": ["gelu"], "backends": backends, "shapes": ["1K"],
-            "dtypes": ["float32"], "passes": ["forward", "backward"], "timing": FAST, **over}
+            "dtypes": ["float32"], "passes": ["forward", "backward"], "cache": ["hot"],
+            "timing": FAST, **over}
     return parse_suite(data)
 
 
@@ -106,10 +107,10 @@ def test_ray_runs_the_same_cases_as_local(ray_cluster: Path, tmp_path: Path) -> 
     assert len(local) == 8 and all(r["status"] == "ok" for r in remote)
     records = list(read_records(remote_file))
     assert records[0]["executor"]["name"] == "ray"
-    machines = [r for r in records if r.get("kind") == "machine"]
-    assert len(machines) == 1
-    assert {r["machine_key"] for r in remote} == {machines[0]["machine_key"]}
-    assert machines[0]["environment"]["niceness"] == 0  # cases never ran niced
+    assert {r["kind"] for r in records} == {"run", "case"}
+    assert len({r["machine_key"] for r in remote}) == 1
+    assert remote[0]["machine"]["cores"] == os.cpu_count()
+    assert {r["niceness"] for r in remote} == {0}  # cases never ran niced
 
 
 @pytest.mark.slow
@@ -147,12 +148,14 @@ def test_a_task_reserves_a_whole_device() -> None:
     from gembench.plan.shard import comparison_groups
 
     ray_ex = executor("ray", accelerator_type="H100")
-    cpu = comparison_groups([Case("numpy", "gelu", threads=2, allocator="caching")])[0]
+    cpu_case = Case(backend="numpy", activation="gelu", threads=2, allocator="caching")
+    cpu = comparison_groups([cpu_case])[0]
     opts = ray_ex._options(cpu, node_cpus=16)
     assert opts["num_cpus"] == 16 and "num_gpus" not in opts and "accelerator_type" not in opts
     assert opts["max_retries"] == 3 and opts["retry_exceptions"] is False
     env = opts["runtime_env"]["env_vars"]
     assert env["OMP_NUM_THREADS"] == "2" and "MALLOC_MMAP_THRESHOLD_" in env
-    gpu = comparison_groups([Case("torch_eager", "gelu", device="cuda", threads=4)])[0]
+    gpu_case = Case(backend="torch_eager", activation="gelu", device="cuda", threads=4)
+    gpu = comparison_groups([gpu_case])[0]
     opts = ray_ex._options(gpu, node_cpus=16)
     assert (opts["num_gpus"], opts["num_cpus"], opts["accelerator_type"]) == (1, 4, "H100")

@@ -30,6 +30,7 @@ SUITE = {
     "dtypes": ["float32", "float64"],
     "passes": ["forward", "backward", "forward_backward"],
     "threads": [1, 2],
+    "cache": ["hot", "cold"],
 }
 
 
@@ -52,11 +53,12 @@ def test_shards_cover_the_suite_exactly_once(cases: list[Case], n: int) -> None:
 
 def test_a_group_is_one_setting_and_never_split(cases: list[Case]) -> None:
     groups = comparison_groups(cases)
-    assert len(groups) == 3 * 2 * 3 * 2  # shapes x dtypes x passes x threads
+    assert len(groups) == 3 * 2 * 3 * 2 * 2  # shapes x dtypes x passes x threads x cache
     for g in groups:
         assert {c.backend for c in g.cases} == {"numpy", "torch_eager", "torch_fused"}
-        assert {(c.dtype, c.shape, c.pass_, c.threads) for c in g.cases} == {
-            (g.cases[0].dtype, g.cases[0].shape, g.cases[0].pass_, g.cases[0].threads)}
+        first = g.cases[0]
+        assert {(c.dtype, c.shape, c.pass_, c.threads, c.cache) for c in g.cases} == {
+            (first.dtype, first.shape, first.pass_, first.threads, first.cache)}
         assert "relu" in {c.activation for c in g.cases}
     where = {c.case_id: i for i in range(1, 5) for c in shard(cases, i, 4)}
     for g in groups:

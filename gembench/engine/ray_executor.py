@@ -8,8 +8,8 @@ does: in worker processes with each backend's environment (Triton interpreter, f
 caches in a temporary directory on the node), so a case that crashes, hangs or fails is a record,
 not a retry. Ray retries a task only when its worker or node is lost (``max_retries``); a task
 that still fails records each of its cases as failed with Ray's reason. Records come back per
-task as it finishes (a ``ray.wait`` loop) and are appended at once, tagged with the fingerprint
-of the machine that measured them (:mod:`gembench.results.merge`).
+task as it finishes (a ``ray.wait`` loop) and are appended at once, each with the fingerprint and
+key of the machine that measured it (:mod:`gembench.results.merge`) and the niceness it ran at.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from gembench.engine.executors import (
 from gembench.engine.policy import Timing
 from gembench.plan.cases import Case
 from gembench.plan.shard import Group, comparison_groups
-from gembench.results.merge import machine_record
+from gembench.results.merge import fingerprint, machine_key
 
 _LOG_TAIL = 64 * 1024
 _NICENESS = "RAY_worker_niceness"
@@ -153,19 +153,20 @@ class RayExecutor(Executor):
                 for case in group.cases:
                     ctx.emit(case_record(case, {"status": "failed", "reason": reason}, started))
                 continue
-            machine = machine_record(result["environment"])
-            if machine["machine_key"] not in machines:
-                machines.add(machine["machine_key"])
-                ctx.emit(machine)
-                if result["environment"]["niceness"]:
-                    print(f"gembench: warning: cases on {result['environment']['hostname']} "
-                          f"ran at niceness {result['environment']['niceness']}; start its Ray "
-                          f"node with {_NICENESS}=0", file=sys.stderr)
+            env = result["environment"]
+            machine = fingerprint(env)
+            key = machine_key(machine)
+            if env["niceness"] and key not in machines:
+                print(f"gembench: warning: cases on {env['hostname']} ran at niceness "
+                      f"{env['niceness']}; start its Ray node with {_NICENESS}=0",
+                      file=sys.stderr)
+            machines.add(key)
             if result["log"]:
                 with log.open("a", encoding="utf-8") as fh:
                     fh.write(result["log"])
             for rec in result["records"]:
-                ctx.emit({**rec, "machine_key": machine["machine_key"]})
+                ctx.emit({**rec, "machine_key": key, "machine": machine,
+                          "niceness": env["niceness"]})
 
 
 def _setting_env(case: Case) -> dict[str, str]:

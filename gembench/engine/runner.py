@@ -13,18 +13,19 @@ import os
 import selectors
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gembench import __version__
 from gembench.backends import backend
-from gembench.engine.environment import ALLOCATOR_SETTINGS, capture
+from gembench.engine.environment import ALLOCATOR_SETTINGS, allocator_environment, capture
 from gembench.engine.policy import Timing
 from gembench.plan.cases import Case
 from gembench.plan.suite import Suite
-from gembench.results import SCHEMA_VERSION, ResultsWriter, read_records
+from gembench.results.store import RESULTS_NAME, SCHEMA_VERSION, load_run
+from gembench.results.writer import ResultsWriter, RunLock, check_resumable
 
 if TYPE_CHECKING:
     from gembench.engine.executors import Executor
@@ -136,7 +137,8 @@ class Worker:
 
 
 def finished_cases(path: Path) -> set[str]:
-    return {r["case_id"] for r in read_records(path) if r.get("kind") == "case"}
+    """Case ids with a valid record in a results file (malformed records do not count)."""
+    return {c["case_id"] for c in load_run(path)[1]}
 
 
 def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr: str | None = None,
@@ -144,57 +146,89 @@ def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr:
               profile: bool = False, shard: tuple[int, int] | None = None,
               executor: Executor | None = None) -> Path:
     """Run every case of ``suite`` (matching ``filter_expr``; of shard ``(i, n)``) on
-    ``executor`` (default: local worker processes); return the results file."""
+    ``executor`` (default: local worker processes); return the results file.
+
+    Holds a lock on ``out_dir`` while it writes; everything that can be refused (no case
+    matches, the directory is in use, ``--resume`` into a file it cannot continue, an executor
+    that cannot start) is refused with :class:`RunError`, :class:`ResultsError` or
+    :class:`ExecutorError` before anything is written.
+    """
     from gembench.engine.executors import LocalExecutor, RunContext
     from gembench.plan.shard import shard as shard_cases
 
     executor = executor or LocalExecutor()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results = out_dir / "results.jsonl"
-    cases = [c for c in suite.cases if matches(c, filter_expr)]
+    results = out_dir / RESULTS_NAME
+    plan = [(c, suite.timing_of(c)) for c in suite.cases if matches(c, filter_expr)]
+    if not plan:
+        what = f"--filter {filter_expr!r} matches none of the" if filter_expr else "no case among"
+        raise RunError(f"{what} {len(suite.cases)} cases of {suite.path or suite.name}; "
+                       "nothing to run")
     if allocator:
-        cases = list({Case(**{**c.to_dict(), "shape": tuple(c.shape), "allocator": allocator}):
-                      None for c in cases})
-    if shard:
-        cases = shard_cases(cases, *shard)
-    executor.start(profile=profile)  # refuses (ExecutorError) before anything is written
-    writer = ResultsWriter(results)
-    done: set[str] = set()
-    if results.exists() and results.stat().st_size:
-        if not resume:
-            raise RunError(f"{results} exists; pass --resume to continue it or choose another "
-                           "--out")
-        head = next(iter(read_records(results)), {})
-        if head.get("suite_sha256") != suite_hash(suite):
-            raise RunError(f"{results} was written by a different suite file; refusing to "
-                           "resume into it")
-        done = finished_cases(results)
-    else:
-        extra = {"executor": executor.describe()}
-        if shard:
-            extra["shard"] = f"{shard[0]}/{shard[1]}"
-        writer.append({**run_record(suite), **extra})
-    todo = [c for c in cases if c.case_id not in done]
-
-    bar = _progress(len(cases), len(cases) - len(todo), progress)
-
-    def emit(record: dict[str, Any]) -> None:
-        writer.append(record)
-        if record.get("kind") == "case":
-            bar.update(1)
-
-    def announce(case: Case) -> None:
-        bar.set_postfix_str(f"{case.backend} {case.label} {case.dtype} {case.pass_}"[:60])
-
-    ctx = RunContext(lambda case: suite.timing, suite.seed, out_dir, emit, announce,
-                     str((out_dir / "traces").resolve()) if profile else None)
+        plan = list({replace(c, allocator=allocator): t for c, t in plan}.items())
+    if shard:  # an empty shard (more shards than comparison groups) is a run of no case
+        mine = {c.case_id for c in shard_cases([c for c, _ in plan], *shard)}
+        plan = [(c, t) for c, t in plan if c.case_id in mine]
+    timings = {c.case_id: t for c, t in plan}
     try:
-        executor.run(todo, ctx)
-    finally:
-        bar.close()
-        executor.stop()
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"{out_dir}: cannot create the output directory: "
+                       f"{exc.strerror or exc}") from None
+    with RunLock(out_dir):
+        done = _resume_point(results, suite, resume)
+        executor.start(profile=profile)
+        try:
+            writer = ResultsWriter(results)
+            if writer.repaired:
+                print(f"gembench: {results}: cut off a torn last line ({writer.repaired} bytes) "
+                      "left by an interrupted write", file=sys.stderr)
+            if done is None:
+                extra = {"executor": executor.describe()}
+                if shard:
+                    extra["shard"] = f"{shard[0]}/{shard[1]}"
+                writer.append({**run_record(suite, {c.allocator for c, _ in plan}), **extra})
+            todo = [c for c, _ in plan if c.case_id not in (done or set())]
+            bar = _progress(len(plan), len(plan) - len(todo), progress)
+
+            def emit(record: dict[str, Any]) -> None:
+                if record.get("kind") == "case":
+                    timing = timings.get(record["case_id"], suite.timing)
+                    if timing != suite.timing:
+                        record = {**record, "timing_policy": asdict(timing)}
+                writer.append(record)
+                if record.get("kind") == "case":
+                    bar.update(1)
+
+            def announce(case: Case) -> None:
+                bar.set_postfix_str(f"{case.backend} {case.label} {case.dtype} {case.pass_}"[:60])
+
+            ctx = RunContext(lambda case: timings[case.case_id], suite.seed, out_dir, emit,
+                             announce, str((out_dir / "traces").resolve()) if profile else None)
+            try:
+                executor.run(todo, ctx)
+            finally:
+                bar.close()
+        finally:
+            executor.stop()
     return results
+
+
+def _resume_point(results: Path, suite: Suite, resume: bool) -> set[str] | None:
+    """Finished case ids when continuing ``results``; None for a fresh file. Refuses a file
+    it must not append to before anything is written."""
+    fresh = not results.is_symlink() and (not results.exists() or (
+        results.is_file() and results.stat().st_size == 0))
+    if fresh:
+        return None
+    if not resume:
+        raise RunError(f"{results} exists; pass --resume to continue it or choose another "
+                       "--out")
+    head = check_resumable(results)
+    if head.get("suite_sha256") != suite_hash(suite):
+        raise RunError(f"{results} was written by a different suite file; refusing to "
+                       "resume into it")
+    return finished_cases(results)
 
 
 def suite_hash(suite: Suite) -> str | None:
@@ -203,7 +237,7 @@ def suite_hash(suite: Suite) -> str | None:
     return file_sha256(suite.path) if suite.path else None
 
 
-def run_record(suite: Suite) -> dict[str, Any]:
+def run_record(suite: Suite, allocators: set[str] | None = None) -> dict[str, Any]:
     return {
         "kind": "run",
         "schema": SCHEMA_VERSION,
@@ -215,6 +249,7 @@ def run_record(suite: Suite) -> dict[str, Any]:
         "description": suite.description,
         "timing_policy": asdict(suite.timing),
         "seed": suite.seed,
+        "allocator_env": allocator_environment(sorted(allocators or ())),
         "environment": capture(suite.path),
     }
 

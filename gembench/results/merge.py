@@ -7,9 +7,10 @@ commit it ran (timings of two code versions are no more comparable than two mach
 
 - one run record per source run, as it was, plus ``run_id``, ``machine_key``, ``machine`` (the
   fingerprint) and ``merged_from`` (the source file);
-- ``machine`` records (``"kind": "machine"``) of sources that ran on several machines (Ray);
-- every case record, plus ``run_id`` and ``machine_key``. A case id measured twice on the same
-  machine keeps its last measurement (in the order the files are given) and the merge says so.
+- every case record, plus ``run_id`` and ``machine_key`` (a Ray run's case records already carry
+  the ``machine_key`` and ``machine`` of the node that measured them). A case id measured twice
+  on the same machine keeps its last measurement (in the order the files are given) and the
+  merge says so.
 
 Runs of different suites (suite sha256), schema versions or commits are refused unless forced.
 """
@@ -22,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gembench.results.store import ResultsWriter, read_records
+from gembench.results.store import read_records
+from gembench.results.writer import ResultsWriter
 
 FINGERPRINT_FIELDS = ("cpu", "cores", "gpu", "gpu_driver", "commit")
 
@@ -57,20 +59,12 @@ def machine_label(fp: dict[str, Any]) -> str:
     return f"{fp.get('cpu') or 'unknown CPU'} x{fp.get('cores')}, {gpu} @ {commit}"
 
 
-def machine_record(environment: dict[str, Any]) -> dict[str, Any]:
-    """The record announcing a machine a multi-machine run measured on."""
-    fp = fingerprint(environment)
-    return {"kind": "machine", "machine_key": machine_key(fp), "machine": fp,
-            "environment": environment}
-
-
 @dataclass
 class Source:
-    """One results file: its run records and its case records (last per case id)."""
+    """One results file: its run records and its case records (last per case id and machine)."""
 
     path: Path
     runs: list[dict[str, Any]]
-    machines: list[dict[str, Any]]
     cases: list[dict[str, Any]]
 
 
@@ -83,7 +77,6 @@ def load_source(path: Path) -> Source:
     if not file.is_file():
         raise MergeError(f"{file}: no such results file")
     runs: list[dict[str, Any]] = []
-    machines: list[dict[str, Any]] = []
     cases: dict[tuple[str | None, str], dict[str, Any]] = {}
     for rec in read_records(file):
         kind = rec.get("kind")
@@ -96,8 +89,6 @@ def load_source(path: Path) -> Source:
                 json.dumps(rec, sort_keys=True, default=str).encode()).hexdigest()[:12])
             rec.setdefault("merged_from", str(file))
             runs.append(rec)
-        elif kind == "machine":
-            machines.append(rec)
         elif kind == "case" and runs:
             rec = {"run_id": runs[-1]["run_id"], "machine_key": runs[-1]["machine_key"], **rec}
             cases.pop((rec["machine_key"], rec["case_id"]), None)
@@ -105,7 +96,7 @@ def load_source(path: Path) -> Source:
     if not runs:
         raise MergeError(f"{file}: no run record (line 1 of a results file); not a gembench "
                          "results file?")
-    return Source(file, runs, machines, list(cases.values()))
+    return Source(file, runs, list(cases.values()))
 
 
 def _check_same(sources: list[Source], what: str, get: Any, force: bool) -> None:
@@ -144,22 +135,17 @@ def merge(paths: list[Path], out_dir: Path, *, force: bool = False) -> Merged:
     for src in sources:
         for run in src.runs:
             machines.setdefault(run["machine_key"], run["machine"])
-        for m in src.machines:
-            machines.setdefault(m["machine_key"], m["machine"])
         for rec in src.cases:
+            if "machine" in rec:
+                machines.setdefault(rec["machine_key"], rec["machine"])
             key = (rec["machine_key"], rec["case_id"])
             if cases.pop(key, None) is not None:
                 duplicates.append((rec["case_id"], rec["machine_key"], src.path))
             cases[key] = rec
     writer = ResultsWriter(out)
-    seen: set[str] = {r["machine_key"] for s in sources for r in s.runs}
     for src in sources:
         for run in src.runs:
             writer.append(run)
-        for m in src.machines:
-            if m["machine_key"] not in seen:
-                seen.add(m["machine_key"])
-                writer.append(m)
     for rec in cases.values():
         writer.append(rec)
     return Merged(out, sum(len(s.runs) for s in sources), len(cases),
@@ -167,4 +153,4 @@ def merge(paths: list[Path], out_dir: Path, *, force: bool = False) -> Merged:
 
 
 __all__ = ["MergeError", "Merged", "fingerprint", "load_source", "machine_key", "machine_label",
-           "machine_record", "merge"]
+           "merge"]
