@@ -203,21 +203,38 @@ def test_transcendental_free_claim_matches_what_the_formula_calls(arg):
 
 
 @pytest.mark.parametrize("name,params,message", [
-    ("gem", {"N": 0}, "N must be a positive integer"),
-    ("gem", {"N": 1.5}, "N must be a positive integer"),
-    ("gem", {"N": True}, "N must be a positive integer"),
-    ("e_gem", {"eps": 0.0}, "eps must be a number > 0"),
-    ("e_gem", {"eps": float("nan")}, "eps must be a number > 0"),
-    ("se_gem", {"eps": -1e-4}, "eps must be a number > 0"),
-    ("lambda_gelu", {"lam": 0.99}, "lam must be a number >= 1"),
+    ("gem", {"N": 0}, r"N must be an integer in \[1, 64\], got 0"),
+    ("gem", {"N": 1.5}, "N must be an integer in"),
+    ("gem", {"N": True}, "N must be an integer in"),
+    ("gem", {"N": 1e308}, r"N must be an integer in \[1, 64\], got 1e\+308"),
+    ("gem", {"N": 10**400}, r"N must be an integer in \[1, 64\], got"),
+    ("gem", {"N": 65}, r"N must be an integer in \[1, 64\], got 65"),
+    ("e_gem", {"eps": 0.0}, r"eps must be a number in \[1e-30, 1e\+30\]"),
+    ("e_gem", {"eps": float("nan")}, "eps must be a number in"),
+    ("se_gem", {"eps": -1e-4}, "eps must be a number in"),
+    ("se_gem", {"eps": 1e-300}, "eps must be a number in"),
+    ("lambda_gelu", {"lam": 0.99}, r"lam must be a number in \[1, 1e15\]"),
     ("lambda_gelu_learnable", {"t": 0.0}, "t must be a number > 0"),
-    ("lambda_gelu_learnable", {"s": float("inf")}, "s must be a finite number"),
+    ("lambda_gelu_learnable", {"s": float("inf")}, r"s must be a number with \|s\| <= 1e\+30"),
+    ("lambda_gelu_learnable", {"s": 2000.0, "t": 0.1}, r"s/t must be at most 10000"),
     ("gem", {"eps": 1e-4}, "unknown parameter 'eps'"),
     ("swish", {}, "unknown activation 'swish'"),
 ])
 def test_bad_parameters_are_clear_errors(name, params, message):
-    with pytest.raises(ParameterError, match=message):
+    with pytest.raises(ParameterError, match=message) as info:
         gembench.activation(name, **params)
+    assert len(str(info.value)) < 200 and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("s", [-200.0, -1e30, 1000.0])
+def test_learnable_lambda_is_stable_for_any_allowed_s(s):
+    """Issue 12: s = -200 overflowed math.exp; lam and sigma(s/t) are now computed stably."""
+    spec = gembench.activation("lambda_gelu_learnable", s=s, t=0.1)
+    z = s / 0.1
+    assert spec.p.lam == pytest.approx(1.0 + float(mpmath.log1p(mpmath.exp(z))), rel=1e-15)
+    assert spec.p.sig == pytest.approx(float(1 / (1 + mpmath.exp(-z))), rel=1e-15, abs=0)
+    y, d = gembench.reference(spec, np.array([-3.0, 0.5, 3.0]))
+    assert np.all(np.isfinite(y)) and np.all(np.isfinite(d))
 
 
 def test_integral_float_N_is_accepted_as_int():

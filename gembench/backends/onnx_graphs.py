@@ -11,11 +11,11 @@ Baselines use the operator a framework exporter emits: ``relu`` is one ``Relu`` 
 dtype is float32, the catalog's composition otherwise. Backward graphs are always the catalog's
 analytic derivative.
 
-Operator mapping: where/abs/exp/tanh/softplus/clip are Where/Abs/Exp/Tanh/Softplus/Clip,
-log1p(a) is Log(1 + a), erfc(a) is 1 - Erf(a). Two functions are composed instead, because
-ONNX Runtime's own kernels are accurate only in absolute terms where the catalog's formulas
-need more (measured; see the methods): sigmoid(a) is 1 / (1 + Exp(-a)) in every dtype, and
-float64 tanh(a) is built from Exp for |a| > 0.55.
+Operator mapping: where/abs/exp/tanh/softplus/clip/relu are Where/Abs/Exp/Tanh/Softplus/Clip/
+Relu, step(a) is Cast(Greater(a, 0)), log1p(a) is Log(1 + a), erfc(a) is 1 - Erf(a). The
+catalog's formulas never select (ONNX Runtime's CPU ``Where`` is scalar code). sigmoid(a) is
+composed as 1 / (1 + Exp(-a)), because ONNX Runtime's own Sigmoid is accurate only in absolute
+terms where the catalog's formulas need more (see :meth:`OnnxOps.sigmoid`).
 
 Half-precision inputs (float16, bfloat16) are cast to float32, computed there and cast back
 once, as frameworks do; float32 and float64 compute natively.
@@ -60,7 +60,6 @@ COMPUTE_DTYPE: dict[str, str] = {
     "bfloat16": "float32",
 }
 _NP_COMPUTE = {"float64": np.float64, "float32": np.float32}
-_TANH_EXP_FROM = 0.55  # float64 tanh(a) from exp beyond |a| > this (see OnnxOps.tanh)
 
 #: Operators that are not rational arithmetic (exp/log/erf/trig families, roots, powers, and
 #: the fused activation operators built on them, including ONNX Runtime's contrib fusions).
@@ -211,6 +210,7 @@ class OnnxOps:
     def __init__(self, builder: GraphBuilder) -> None:
         self.b = builder
         self.dtype = builder.compute
+        self.eps = float(np.finfo(builder.np_dtype).eps)
 
     def where(self, c: Any, a: Any, b: Any) -> Sym:
         return self.b.op("Where", self.b.lift(c), self.b.lift(a), self.b.lift(b))
@@ -225,16 +225,7 @@ class OnnxOps:
         return self.b.op("Log", 1.0 + self.b.lift(a))
 
     def tanh(self, a: Any) -> Sym:
-        a = self.b.lift(a)
-        if self.b.compute != "float64":
-            return self.b.op("Tanh", a)
-        # ONNX Runtime's CPU float64 Tanh is up to ~7 ulp off near +-1 (measured), which the
-        # catalog's 1 - t^2 amplifies past the float64 tolerance (gelu_tanh backward). For
-        # |a| > 0.55 (|t| > 0.5) use 1 - 2/(exp(2|a|) + 1): Exp is 1 ulp, nothing cancels, and
-        # exp overflowing to inf gives exactly 1. Below, Tanh itself is accurate.
-        m = self.abs(a)
-        t = 1.0 - 2.0 / (self.exp(2.0 * m) + 1.0)
-        return self.where(m > _TANH_EXP_FROM, self.where(a < 0, -t, t), self.b.op("Tanh", a))
+        return self.b.op("Tanh", self.b.lift(a))
 
     def erfc(self, a: Any) -> Sym:
         # ONNX has no Erfc: 1 - erf(a) is exact in absolute terms, not relative in the far
@@ -254,6 +245,12 @@ class OnnxOps:
 
     def clip(self, a: Any, lo: float, hi: float) -> Sym:
         return self.b.op("Clip", self.b.lift(a), self.b.lift(lo), self.b.lift(hi))
+
+    def relu(self, a: Any) -> Sym:
+        return self.b.op("Relu", self.b.lift(a))
+
+    def step(self, a: Any) -> Sym:
+        return self.b.op("Cast", self.b.lift(a) > 0.0, to=self.b.elem)
 
 
 # --------------------------------------------------------------------------- models

@@ -47,6 +47,21 @@ ACTIVATIONS = (
     "gem", "e_gem", "se_gem",
 )
 
+_GEM_1 = "branch-free rational: clamp + 1 division, no select"
+#: how each kernel evaluates its activation (shown in the backend's facts).
+FORMULATION = {
+    "relu": "tl.maximum(x, 0); f' = (x > 0)",
+    "gelu": "x Phi(x) via erf; clamp, no select",
+    "gelu_tanh": "tanh from exp(-2|a|), 1 - tanh^2 without cancellation",
+    "silu": "sigmoid from exp(-|x|)",
+    "mish": "x n/(n+2), n = e^x (e^x + 2); 1 exp, 1 division",
+    "lambda_gelu": "x Phi(lam x) via erf; clamp, no select",
+    "lambda_gelu_learnable": "x Phi(lam x) via erf; clamp, no select; in-kernel dL/ds partials",
+    "gem": _GEM_1,
+    "e_gem": _GEM_1,
+    "se_gem": "branch-free rational: clamp/max + 2 divisions, no select",
+}
+
 # (BLOCK, num_warps). On a GPU the autotuner picks per (n_elements, activation, N, dtype); the
 # interpreter runs a single fixed configuration (timing there means nothing).
 GPU_CONFIGS = ((1024, 4), (2048, 4), (2048, 8), (4096, 8), (8192, 16))
@@ -61,7 +76,7 @@ _K_TANH = tl.constexpr(math.sqrt(2.0 / math.pi))
 _A_TANH = tl.constexpr(0.044715)
 _TANH_CLIP = tl.constexpr(20.0)  # tanh(k (x + 0.044715 x^3)) == +-1 exactly beyond this
 _Z_CLIP = tl.constexpr(40.0)  # |z| beyond which Phi(z) is exactly 0 or 1 and z*phi(z) == 0
-_MISH_CLIP = tl.constexpr(20.0)  # tanh(softplus(x)) == 1 exactly in float32 beyond this
+_MISH_CLIP = tl.constexpr(40.0)  # tanh(softplus(x)) == 1, x (1 - tanh^2) sigmoid(x) ~ 0 beyond
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -159,25 +174,27 @@ def _store_f32(ptr, offs, v, mask, BF16_BITS: tl.constexpr):
 
 @triton.jit
 def _relu_fwd(x):
-    return tl.where(x > 0, x, 0.0)
+    return tl.maximum(x, 0.0)
 
 
 @triton.jit
 def _relu_bwd(x):
-    return tl.where(x > 0, 1.0, 0.0)
+    return (x > 0).to(tl.float32)
 
 
 @triton.jit
 def _lgelu_fwd(x, lam):
-    """x * Phi(lam x); exactly x above z = 40 and 0 below -40 (no overflowing lam * x)."""
-    z, zc = _clip_z(x, lam)
-    return tl.where(z > _Z_CLIP, x, tl.where(z < -_Z_CLIP, 0.0, x * _cdf(zc)))
+    """x Phi(lam x) = xc Phi(lam xc) + max(x - xc, 0), xc = x clipped to |lam x| <= 40."""
+    hi = _Z_CLIP / lam
+    xc = _clamp(x, -hi, hi)
+    return xc * _cdf(lam * xc) + tl.maximum(x - xc, 0.0)
 
 
 @triton.jit
 def _lgelu_bwd(x, lam):
-    """Phi(lam x) + lam x phi(lam x), with z clipped so z*phi(z) never forms inf * 0."""
-    _, zc = _clip_z(x, lam)
+    """Phi(lam x) + lam x phi(lam x), x clipped as in the forward."""
+    hi = _Z_CLIP / lam
+    zc = lam * _clamp(x, -hi, hi)
     return _cdf(zc) + zc * _pdf(zc)
 
 
@@ -218,96 +235,73 @@ def _silu_bwd(x):
 
 @triton.jit
 def _mish_parts(x):
-    """(tanh(softplus x), 1 - tanh^2(softplus x)) = (n/(n+2), 4(n+1)/(n+2)^2), n = e^x(e^x+2)."""
-    ex = tl.exp(tl.minimum(x, _MISH_CLIP))
-    n = ex * (ex + 2.0)
-    d = n + 2.0
-    return n / d, 4.0 * (n + 1.0) / (d * d)
+    """(xc, e, n, r): tanh(softplus x) = n r, n = e (e + 2), e = exp(xc), r = 1/(n + 2)."""
+    xc = tl.minimum(x, _MISH_CLIP)
+    e = tl.exp(xc)
+    n = e * (e + 2.0)
+    return xc, e, n, 1.0 / (n + 2.0)
 
 
 @triton.jit
 def _mish_fwd(x):
-    t, _ = _mish_parts(x)
-    return x * t
+    _xc, _e, n, r = _mish_parts(x)
+    return x * (n * r)
 
 
 @triton.jit
 def _mish_bwd(x):
-    t, sech2 = _mish_parts(x)
-    s, _ = _sigmoid_parts(x)
-    # beyond the clip the derivative is 1 to float32 precision (and sech2 there is not x's)
-    return tl.where(x > _MISH_CLIP, 1.0, t + x * s * sech2)
+    # x sigmoid(x) (1 - tanh^2) = 4 x e (1 + e) r^2, grouped so nothing under/overflows
+    xc, e, n, r = _mish_parts(x)
+    return n * r + ((4.0 * xc) * (e * r)) * ((1.0 + e) * r)
 
 
 # --------------------------------------------------------------------------- GEM family
-# Positive half, u = (x/eps)^(2N), g = u/(1+u), as in the catalog:
-#   0 < x <= eps:  y = x u/(1+u),                    1 - g = 1/(1+u)   (u <= 1)
-#   x > eps:       y = x - eps r^(2N-1)/(1+q),       1 - g = q/(1+q)   (r = eps/x, q = r^(2N))
+# Branch-free, as in the catalog: t = clamp(x/eps, 0, T), u = t^(2N), r = 1/(1 + u),
+# y = max(x, 0) u r, f' = u r (1 + 2N r) (one division; T = (16/eps_f32)^(1/2N), where the gate
+# already rounds to 1). se_gem adds a = clamp(-x/eps, 0, 1), b = eps/max(-x, eps), A = a^(2N+1),
+# B = b^(2N+1) and shares r = 1/(u + A + B): y_neg = -eps A r, f'_neg = (2N+1) a^2N b^(2N+2) r^2.
 
 
 @triton.jit
-def _gem_pos_parts(x, eps, n2: tl.constexpr):
-    small = (x > 0) & (x <= eps)
-    big = x > eps
-    xs = tl.where(small, x, 0.0)
-    u = _ipow(_div(xs, eps), n2)
-    xb = tl.where(big, x, eps)
-    r = _div(eps, xb)
-    return small, big, xs, u, xb, r
+def _gem_parts(x, inv_eps, tclamp, n2: tl.constexpr):
+    u = _ipow(_clamp(x * inv_eps, 0.0, tclamp), n2)
+    return u, _div(1.0, 1.0 + u)
 
 
 @triton.jit
-def _gem_pos_fwd(x, eps, n2: tl.constexpr):
-    small, big, xs, u, xb, r = _gem_pos_parts(x, eps, n2)
-    rpow = _ipow(r, n2 - 1)
-    q = rpow * r
-    corr = _div(eps * rpow, 1.0 + q)
-    return tl.where(big, xb - corr, tl.where(small, _div(xs * u, 1.0 + u), 0.0))
+def _gem_pos_fwd(x, inv_eps, tclamp, n2: tl.constexpr):
+    u, r = _gem_parts(x, inv_eps, tclamp, n2)
+    return tl.maximum(x, 0.0) * (u * r)
 
 
 @triton.jit
-def _gem_pos_bwd(x, eps, n2: tl.constexpr):
-    _small, big, _xs, u, _xb, r = _gem_pos_parts(x, eps, n2)
-    q = _ipow(r, n2)
-    g = tl.where(big, _div(1.0, 1.0 + q), _div(u, 1.0 + u))
-    h = tl.where(big, _div(q, 1.0 + q), _div(1.0, 1.0 + u))  # 1 - g without cancellation
-    return tl.where(x > 0, g * (1.0 + n2 * h), 0.0)
-
-
-# Negative half of se_gem, w = -x/eps, v = w^(2N+1):
-#   -eps <= x < 0:  y = -eps v/(1+v),    f' = (2N+1) w^(2N) / (1+v)^2
-#   x < -eps:       y = -eps/(1+r),      f' = (2N+1) s^(2N+2) / (1+r)^2,  s = 1/w, r = s^(2N+1)
+def _gem_pos_bwd(x, inv_eps, tclamp, n2: tl.constexpr):
+    u, r = _gem_parts(x, inv_eps, tclamp, n2)
+    return (u * r) * (1.0 + n2 * r)
 
 
 @triton.jit
-def _se_neg_parts(x, eps):
-    near = (x < 0) & (x >= -eps)
-    far = x < -eps
-    w = _div(-tl.where(near, x, 0.0), eps)
-    s = _div(eps, tl.where(far, -x, eps))
-    return far, w, s
+def _se_parts(x, eps, inv_eps, tclamp, n: tl.constexpr):
+    s = x * inv_eps
+    u = _ipow(_clamp(s, 0.0, tclamp), 2 * n)
+    a = _clamp(-s, 0.0, 1.0)
+    b = _clamp(eps * _div(1.0, eps + tl.maximum(-x - eps, 0.0)), 0.0, 1.0)
+    a2n = _ipow(a, 2 * n)
+    big_a = a2n * a
+    big_b = _ipow(b, 2 * n + 1)
+    return u, a2n, big_a, b, big_b, _div(1.0, u + big_a + big_b)
 
 
 @triton.jit
-def _se_gem_fwd(x, eps, n: tl.constexpr):
-    m: tl.constexpr = 2 * n + 1
-    far, w, s = _se_neg_parts(x, eps)
-    v = _ipow(w, m)
-    neg = tl.where(far, _div(-eps, 1.0 + _ipow(s, m)), _div(-eps * v, 1.0 + v))
-    return tl.where(x < 0, neg, _gem_pos_fwd(x, eps, 2 * n))
+def _se_gem_fwd(x, eps, inv_eps, tclamp, n: tl.constexpr):
+    u, _a2n, big_a, _b, _big_b, r = _se_parts(x, eps, inv_eps, tclamp, n)
+    return tl.maximum(x, 0.0) * (u * r) - eps * (big_a * r)
 
 
 @triton.jit
-def _se_gem_bwd(x, eps, n: tl.constexpr):
-    m: tl.constexpr = 2 * n + 1
-    far, w, s = _se_neg_parts(x, eps)
-    w2n = _ipow(w, m - 1)
-    v = w2n * w
-    s2n1 = _ipow(s, m)
-    d_near = _div(m * w2n, (1.0 + v) * (1.0 + v))
-    d_far = _div(m * (s2n1 * s), (1.0 + s2n1) * (1.0 + s2n1))
-    neg = tl.where(far, d_far, d_near)
-    return tl.where(x < 0, neg, _gem_pos_bwd(x, eps, 2 * n))
+def _se_gem_bwd(x, eps, inv_eps, tclamp, n: tl.constexpr):
+    u, a2n, _big_a, b, big_b, r = _se_parts(x, eps, inv_eps, tclamp, n)
+    return (u * r) * (1.0 + 2 * n * r) + (2 * n + 1) * a2n * ((big_b * b) * r) * r
 
 
 # --------------------------------------------------------------------------- kernels
@@ -319,7 +313,7 @@ def _autotuned(fn: Any, key: list[str]) -> Any:
 
 
 @triton.jit
-def _forward_kernel(x_ptr, y_ptr, s_ptr, n_elements, lam, eps, t,
+def _forward_kernel(x_ptr, y_ptr, s_ptr, n_elements, lam, eps, inv_eps, tclamp, t,
                     ACT: tl.constexpr, N: tl.constexpr, BF16_BITS: tl.constexpr,
                     BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -341,15 +335,16 @@ def _forward_kernel(x_ptr, y_ptr, s_ptr, n_elements, lam, eps, t,
         lam_s, _ = _learnable_lam(s_ptr, t)
         y = _lgelu_fwd(x, lam_s)
     elif ACT == "gem" or ACT == "e_gem":
-        y = _gem_pos_fwd(x, eps, 2 * N)
+        y = _gem_pos_fwd(x, inv_eps, tclamp, 2 * N)
     else:
         tl.static_assert(ACT == "se_gem", "unknown activation")
-        y = _se_gem_fwd(x, eps, N)
+        y = _se_gem_fwd(x, eps, inv_eps, tclamp, N)
     _store_f32(y_ptr, offs, y, mask, BF16_BITS)
 
 
 @triton.jit
-def _backward_kernel(x_ptr, dy_ptr, dx_ptr, partial_ptr, s_ptr, n_elements, lam, eps, t,
+def _backward_kernel(x_ptr, dy_ptr, dx_ptr, partial_ptr, s_ptr, n_elements, lam, eps, inv_eps,
+                     tclamp, t,
                      ACT: tl.constexpr, N: tl.constexpr, REDUCE: tl.constexpr,
                      BF16_BITS: tl.constexpr, BLOCK: tl.constexpr):
     pid = tl.program_id(0)
@@ -379,10 +374,10 @@ def _backward_kernel(x_ptr, dy_ptr, dx_ptr, partial_ptr, s_ptr, n_elements, lam,
             term = tl.where(mask, dy * (zc * zphi), 0.0)
             tl.store(partial_ptr + pid, tl.sum(term, axis=0) * (sig / (t * lam_s * lam_s)))
     elif ACT == "gem" or ACT == "e_gem":
-        d = _gem_pos_bwd(x, eps, 2 * N)
+        d = _gem_pos_bwd(x, inv_eps, tclamp, 2 * N)
     else:
         tl.static_assert(ACT == "se_gem", "unknown activation")
-        d = _se_gem_bwd(x, eps, N)
+        d = _se_gem_bwd(x, eps, inv_eps, tclamp, N)
     _store_f32(dx_ptr, offs, dy * d, mask, BF16_BITS)
 
 
@@ -411,6 +406,15 @@ class KernelParams:
     eps: float = 1.0
     t: float = 1.0
 
+    @property
+    def inv_eps(self) -> float:
+        return 1.0 / self.eps
+
+    @property
+    def tclamp(self) -> float:
+        """T: beyond x/eps = T the gate rounds to 1 in float32 (T^(2N) >= 16/eps_f32)."""
+        return (16.0 / 2.0**-23) ** (1.0 / (2 * self.n))
+
     @classmethod
     def from_spec(cls, name: str, params: dict[str, Any]) -> KernelParams:
         if name not in ACTIVATIONS:
@@ -431,7 +435,8 @@ def forward(kp: KernelParams, x: torch.Tensor, y: torch.Tensor,
     if n:
         grid = lambda meta: (triton.cdiv(n, meta["BLOCK"]),)  # noqa: E731
         (xk, bits), (yk, _) = _bits(x), _bits(y)
-        _forward[grid](xk, yk, x if s is None else s, n, kp.lam, kp.eps, kp.t,
+        _forward[grid](xk, yk, x if s is None else s, n, kp.lam, kp.eps, kp.inv_eps,
+                       kp.tclamp, kp.t,
                        ACT=kp.act, N=kp.n, BF16_BITS=bits)
     return y
 
@@ -454,8 +459,8 @@ def backward(kp: KernelParams, x: torch.Tensor, dy: torch.Tensor,
     partial = torch.empty(triton.cdiv(n, MIN_BLOCK) if reduce else 1, dtype=torch.float32,
                           device=x.device)
     (xk, bits), (dyk, _), (dxk, _) = _bits(x), _bits(dy), _bits(dx)
-    _backward[grid](xk, dyk, dxk, partial, x if s is None else s, n, kp.lam, kp.eps, kp.t,
-                    ACT=kp.act, N=kp.n, REDUCE=reduce, BF16_BITS=bits)
+    _backward[grid](xk, dyk, dxk, partial, x if s is None else s, n, kp.lam, kp.eps,
+                    kp.inv_eps, kp.tclamp, kp.t, ACT=kp.act, N=kp.n, REDUCE=reduce, BF16_BITS=bits)
     ds = partial[: programs[0]].sum().reshape(s.shape) if reduce else None
     return dx, ds
 
