@@ -21,40 +21,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gembench.activations.ops import INV_SQRT_2PI, SQRT_HALF, ipow
+from gembench.activations.params import (
+    EPS,
+    LAM,
+    LEARNABLE_S,
+    LEARNABLE_T,
+    N,
+    Param,
+    ParameterError,
+    learnable_constraint,
+)
+
+__all__ = ["CATALOG", "CHECK_CONFIGS", "Activation", "ActivationDef", "Param", "ParameterError",
+           "activation", "activation_names"]
 
 Formula = Callable[[Any, Any, Any], Any]
-
-
-class ParameterError(ValueError):
-    """An activation parameter is unknown or outside its allowed range."""
-
-
-@dataclass(frozen=True)
-class Param:
-    """One activation parameter: default, type and allowed range."""
-
-    name: str
-    default: float
-    requirement: str  # human text, e.g. "a positive integer"
-    check: Callable[[Any], bool]
-    integer: bool = False
-    doc: str = ""
-
-    def validate(self, activation: str, value: Any) -> float:
-        given = value
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        ok = ok and (isinstance(value, int) or math.isfinite(value))
-        if ok and self.integer and isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if ok and self.integer and not isinstance(value, int):
-            ok = False
-        if not ok or not self.check(value):
-            shown = repr(given)
-            shown = shown if len(shown) <= 24 else f"{shown[:12]}... ({len(shown)} characters)"
-            raise ParameterError(
-                f"{activation}: parameter {self.name} must be {self.requirement}, got {shown}"
-            )
-        return value
 
 
 @dataclass(frozen=True)
@@ -298,53 +279,30 @@ def _gem_d(ops: Any, x: Any, p: Any) -> Any:
 
 
 def _se_parts(ops: Any, x: Any, p: Any) -> tuple[Any, ...]:
-    """(u, a2n, A, b, B, r) as in the comment above."""
+    """(u, a^2N, -A, b, B, r) as in the comment above; -a = clip(x/eps, -1, 0) saves a negation
+    (A = a^(2N+1) is odd in a)."""
     n2 = 2 * p.N
     s = _scaled(x, p.eps)
     u = ipow(ops.clip(s, 0.0, _gate_clamp(ops, n2)), n2)
-    a = ops.clip(-s, 0.0, 1.0)
-    b = ops.clip(p.eps * (1.0 / (p.eps + ops.relu(-x - p.eps))), 0.0, 1.0)
-    a2n = ipow(a, n2)
-    big_a, big_b = a2n * a, ipow(b, n2 + 1)
-    return u, a2n, big_a, b, big_b, 1.0 / (u + big_a + big_b)
+    neg_a = ops.clip(s, -1.0, 0.0)
+    b = ops.clip(p.eps * (1.0 / (p.eps + ops.relu((-p.eps) - x))), 0.0, 1.0)
+    a2n = ipow(neg_a, n2)
+    neg_big_a, big_b = a2n * neg_a, ipow(b, n2 + 1)
+    return u, a2n, neg_big_a, b, big_b, 1.0 / ((u + big_b) - neg_big_a)
 
 
 def _segem_f(ops: Any, x: Any, p: Any) -> Any:
-    u, _a2n, big_a, _b, _big_b, r = _se_parts(ops, x, p)
-    return ops.relu(x) * (u * r) - p.eps * (big_a * r)
+    u, _a2n, neg_big_a, _b, _big_b, r = _se_parts(ops, x, p)
+    return ops.relu(x) * (u * r) + p.eps * (neg_big_a * r)
 
 
 def _segem_d(ops: Any, x: Any, p: Any) -> Any:
     n2 = 2 * p.N
-    u, a2n, _big_a, b, big_b, r = _se_parts(ops, x, p)
+    u, a2n, _neg_big_a, b, big_b, r = _se_parts(ops, x, p)
     return (u * r) * (1.0 + n2 * r) + (n2 + 1) * a2n * ((big_b * b) * r) * r
 
 
 # --------------------------------------------------------------------------- parameters
-
-N_MAX = 64  # beyond, the gate is a step to within rounding and 2N-fold powers only lose digits
-EPS_RANGE = (1e-30, 1e30)  # 1/eps and the clamp point T*eps stay normal float32 numbers
-S_MAX = 1e30  # |s|: a float32 parameter
-Z_MAX = 1e4  # s/t: lam = 1 + softplus(s/t) <= 1e4 + 1, so lam^2 stays finite in float32
-
-
-def _learnable_constraint(params: Mapping[str, float]) -> str | None:
-    z = params["s"] / params["t"]
-    if not z <= Z_MAX:
-        return (f"s/t must be at most {Z_MAX:g} (lam = 1 + softplus(s/t)), "
-                f"got s={params['s']!r}, t={params['t']!r}")
-    return None
-
-
-_N = Param("N", 1, f"an integer in [1, {N_MAX}]", lambda v: 1 <= v <= N_MAX, integer=True,
-           doc="gate shape is 2N")
-_EPS = Param("eps", 1e-4, f"a number in [{EPS_RANGE[0]:g}, {EPS_RANGE[1]:g}]",
-             lambda v: EPS_RANGE[0] <= v <= EPS_RANGE[1], doc="scale epsilon")
-_LAM = Param("lam", 1.0, "a number in [1, 1e15]", lambda v: 1 <= v <= 1e15,
-             doc="lambda, sharpness")
-_S = Param("s", 0.0, f"a number with |s| <= {S_MAX:g}", lambda v: abs(v) <= S_MAX,
-           doc="learnable pre-parameter")
-_T = Param("t", 0.1, "a number > 0", lambda v: v > 0, doc="temperature")
 
 _RATIONAL_1 = "branch-free rational: clip + 1 division, no select"
 _RATIONAL_2 = "branch-free rational: clip/relu + 2 divisions, no select"
@@ -363,18 +321,19 @@ CATALOG: dict[str, ActivationDef] = {
         ActivationDef("mish", "x * tanh(softplus(x))", _mish_f, _mish_d,
                       formulation="x n/(n+2), n = e^x (e^x + 2); 1 exp, 1 division"),
         ActivationDef("lambda_gelu", "x * Phi(lam x), lam >= 1", _lgelu_f, _lgelu_d,
-                      params=(_LAM,), formulation=_PHI),
+                      params=(LAM,), formulation=_PHI),
         ActivationDef("lambda_gelu_learnable", "x * Phi(lam x), lam = 1 + softplus(s / t)",
-                      _lgelu_f, _lgelu_d, params=(_S, _T), param_grads=_lgelu_learnable_grads,
-                      constraint=_learnable_constraint, formulation=_PHI),
+                      _lgelu_f, _lgelu_d, params=(LEARNABLE_S, LEARNABLE_T),
+                      param_grads=_lgelu_learnable_grads, constraint=learnable_constraint,
+                      formulation=_PHI),
         ActivationDef("gem", "x^(2N+1) / (1 + x^(2N)) for x > 0, else 0", _gem_f, _gem_d,
-                      params=(_N,), transcendental_free=True, relative_accuracy=True,
+                      params=(N,), transcendental_free=True, relative_accuracy=True,
                       formulation=_RATIONAL_1),
         ActivationDef("e_gem", "x^(2N+1) / (eps^(2N) + x^(2N)) for x > 0, else 0", _gem_f,
-                      _gem_d, params=(_N, _EPS), transcendental_free=True,
+                      _gem_d, params=(N, EPS), transcendental_free=True,
                       relative_accuracy=True, formulation=_RATIONAL_1),
         ActivationDef("se_gem", "e_gem(x) for x >= 0; -eps v/(1+v), v = (-x/eps)^(2N+1), x < 0",
-                      _segem_f, _segem_d, params=(_N, _EPS), transcendental_free=True,
+                      _segem_f, _segem_d, params=(N, EPS), transcendental_free=True,
                       relative_accuracy=True, formulation=_RATIONAL_2),
     ]
 }

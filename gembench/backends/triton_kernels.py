@@ -76,6 +76,7 @@ _K_TANH = tl.constexpr(math.sqrt(2.0 / math.pi))
 _A_TANH = tl.constexpr(0.044715)
 _TANH_CLIP = tl.constexpr(20.0)  # tanh(k (x + 0.044715 x^3)) == +-1 exactly beyond this
 _Z_CLIP = tl.constexpr(40.0)  # |z| beyond which Phi(z) is exactly 0 or 1 and z*phi(z) == 0
+_MISH_LO = tl.constexpr(1000.0)  # exp(-x) == 0 beyond
 _MISH_CLIP = tl.constexpr(40.0)  # tanh(softplus(x)) == 1, x (1 - tanh^2) sigmoid(x) ~ 0 beyond
 
 
@@ -236,7 +237,7 @@ def _silu_bwd(x):
 @triton.jit
 def _mish_parts(x):
     """(xc, e, n, r): tanh(softplus x) = n r, n = e (e + 2), e = exp(xc), r = 1/(n + 2)."""
-    xc = tl.minimum(x, _MISH_CLIP)
+    xc = _clamp(x, -_MISH_LO, _MISH_CLIP)
     e = tl.exp(xc)
     n = e * (e + 2.0)
     return xc, e, n, 1.0 / (n + 2.0)
@@ -284,23 +285,23 @@ def _gem_pos_bwd(x, inv_eps, tclamp, n2: tl.constexpr):
 def _se_parts(x, eps, inv_eps, tclamp, n: tl.constexpr):
     s = x * inv_eps
     u = _ipow(_clamp(s, 0.0, tclamp), 2 * n)
-    a = _clamp(-s, 0.0, 1.0)
-    b = _clamp(eps * _div(1.0, eps + tl.maximum(-x - eps, 0.0)), 0.0, 1.0)
-    a2n = _ipow(a, 2 * n)
-    big_a = a2n * a
+    neg_a = _clamp(s, -1.0, 0.0)  # -a: A = a^(2N+1) is odd in a
+    b = _clamp(eps * _div(1.0, eps + tl.maximum(-eps - x, 0.0)), 0.0, 1.0)
+    a2n = _ipow(neg_a, 2 * n)
+    neg_big_a = a2n * neg_a
     big_b = _ipow(b, 2 * n + 1)
-    return u, a2n, big_a, b, big_b, _div(1.0, u + big_a + big_b)
+    return u, a2n, neg_big_a, b, big_b, _div(1.0, (u + big_b) - neg_big_a)
 
 
 @triton.jit
 def _se_gem_fwd(x, eps, inv_eps, tclamp, n: tl.constexpr):
-    u, _a2n, big_a, _b, _big_b, r = _se_parts(x, eps, inv_eps, tclamp, n)
-    return tl.maximum(x, 0.0) * (u * r) - eps * (big_a * r)
+    u, _a2n, neg_big_a, _b, _big_b, r = _se_parts(x, eps, inv_eps, tclamp, n)
+    return tl.maximum(x, 0.0) * (u * r) + eps * (neg_big_a * r)
 
 
 @triton.jit
 def _se_gem_bwd(x, eps, inv_eps, tclamp, n: tl.constexpr):
-    u, a2n, _big_a, b, big_b, r = _se_parts(x, eps, inv_eps, tclamp, n)
+    u, a2n, _neg_big_a, b, big_b, r = _se_parts(x, eps, inv_eps, tclamp, n)
     return (u * r) * (1.0 + 2 * n * r) + (2 * n + 1) * a2n * ((big_b * b) * r) * r
 
 
