@@ -221,7 +221,7 @@ def _mish_parts(ops: Any, x: Any) -> tuple[Any, Any, Any, Any]:
     xc = ops.clip(x, _MISH_LO, _MISH_HI)
     e = ops.exp(xc)
     n = e * (e + 2.0)
-    return xc, e, n, 1.0 / (n + 2.0)
+    return xc, e, n, ops.recip(n + 2.0)
 
 
 def _mish_f(ops: Any, x: Any, p: Any) -> Any:
@@ -264,7 +264,7 @@ def _scaled(x: Any, eps: float) -> Any:
 def _gem_parts(ops: Any, x: Any, n2: int, eps: float) -> tuple[Any, Any]:
     """(u, r): u = clip(x/eps, 0, T)^(2N) and r = 1/(1+u)."""
     u = ipow(ops.clip(_scaled(x, eps), 0.0, _gate_clamp(ops, n2)), n2)
-    return u, 1.0 / (1.0 + u)
+    return u, ops.recip(1.0 + u)
 
 
 def _gem_f(ops: Any, x: Any, p: Any) -> Any:
@@ -285,10 +285,10 @@ def _se_parts(ops: Any, x: Any, p: Any) -> tuple[Any, ...]:
     s = _scaled(x, p.eps)
     u = ipow(ops.clip(s, 0.0, _gate_clamp(ops, n2)), n2)
     neg_a = ops.clip(s, -1.0, 0.0)
-    b = ops.clip(p.eps * (1.0 / (p.eps + ops.relu((-p.eps) - x))), 0.0, 1.0)
+    b = ops.clip(p.eps * ops.recip(p.eps + ops.relu((-p.eps) - x)), 0.0, 1.0)
     a2n = ipow(neg_a, n2)
     neg_big_a, big_b = a2n * neg_a, ipow(b, n2 + 1)
-    return u, a2n, neg_big_a, b, big_b, 1.0 / ((u + big_b) - neg_big_a)
+    return u, a2n, neg_big_a, b, big_b, ops.recip((u + big_b) - neg_big_a)
 
 
 def _segem_f(ops: Any, x: Any, p: Any) -> Any:
