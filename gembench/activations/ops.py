@@ -3,8 +3,9 @@
 A formula is a Python function ``f(ops, x, p)`` using arithmetic operators, comparisons and the
 few functions below. Formulas avoid ``where`` (a select on a boolean mask): on CPU builds it is
 tens of times slower than arithmetic, while ``relu``/``clip`` (max/min) and a comparison cast to
-a number (``step``) vectorize; ``recip(a)`` is 1/a as one operation. ``ops.eps`` is the machine epsilon of the compute dtype (formulas
-clamp arguments where a value already rounds to its limit). The same formula then runs on NumPy
+a number (``step``) vectorize; ``recip(a)`` is 1/a as one operation. ``ops.eps`` is the machine
+epsilon of the compute dtype (formulas clamp arguments where a value already rounds to its
+limit). The same formula then runs on NumPy
 arrays (reference and ``numpy`` backend), torch tensors (``torch_eager`` through autograd,
 ``torch_fused`` analytically), mpmath scalars at high precision (tests) and symbolic ONNX values
 (``onnxruntime`` graphs).

@@ -11,9 +11,9 @@ Baselines use the operator a framework exporter emits: ``relu`` is one ``Relu`` 
 dtype is float32, the catalog's composition otherwise. Backward graphs are always the catalog's
 analytic derivative.
 
-Operator mapping: where/abs/exp/tanh/softplus/clip/relu are Where/Abs/Exp/Tanh/Softplus/Clip/
-Relu, step(a) is Cast(Greater(a, 0)), recip is Reciprocal, log1p(a) is Log(1 + a), erfc(a) is 1 - Erf(a). The
-catalog's formulas never select (ONNX Runtime's CPU ``Where`` is scalar code). sigmoid(a) is
+Operator mapping: where/abs/exp/tanh/softplus/clip/relu/recip are Where/Abs/Exp/Tanh/Softplus/
+Clip/Relu/Reciprocal, step(a) is Cast(Greater(a, 0)), log1p(a) is Log(1 + a), erfc(a) is
+1 - Erf(a). The catalog's formulas never select (ONNX Runtime's CPU ``Where`` is scalar code). sigmoid(a) is
 composed as 1 / (1 + Exp(-a)), because ONNX Runtime's own Sigmoid is accurate only in absolute
 terms where the catalog's formulas need more (see :meth:`OnnxOps.sigmoid`).
 
