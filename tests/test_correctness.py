@@ -110,3 +110,21 @@ def test_relative_accuracy_catches_tiny_errors_at_eps_scale():
     x = np.array([1e-6, 2e-6])
     ref, _ = gembench.reference(spec, x)
     assert max_error(ref * 1.001, ref, d, spec) > d.forward_tol
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "torch_eager", "torch_fused", "onnxruntime",
+                                          "triton"])
+def test_describe_names_the_formulation(backend_name):
+    """Reports show which formulation a figure measured: one division for gem, two for se_gem,
+    torch.nn.functional's own kernel for the eager baselines."""
+    be = gembench.backend(backend_name)
+    for name, expected in [("gem", "1 division"), ("se_gem", "2 divisions"), ("relu", "")]:
+        spec = gembench.activation(name)
+        if be.unsupported(spec, "float32", "cpu"):
+            pytest.skip(be.unsupported(spec, "float32", "cpu"))
+        facts = be.build(spec, "float32", "cpu").describe()
+        assert expected in facts["formulation"] and "select" not in facts["formulation"].replace(
+            "no select", ""), facts["formulation"]
+    if backend_name == "torch_eager":
+        facts = be.build(gembench.activation("gelu"), "float32", "cpu").describe()
+        assert facts["formulation"].startswith("torch.nn.functional.gelu")

@@ -192,6 +192,29 @@ class RecordingOps(MpOps):
         return object.__getattribute__(self, name)
 
 
+class SelectCountingOps(MpOps):
+    """MpOps that counts calls of ``where`` (a select: tens of times a multiply on CPU)."""
+
+    def __init__(self):
+        super().__init__(30)
+        self.selects = 0
+
+    def where(self, c, a, b):
+        self.selects += 1
+        return super().where(c, a, b)
+
+
+@pytest.mark.parametrize("arg", SPEC_ARGS, ids=spec_id)
+def test_no_formula_selects(arg):
+    spec = gembench.activation(arg[0], **arg[1])
+    ops = SelectCountingOps()
+    for x in (-1e4, -3.0, -1e-5, 0.0, 1e-5, 3.0, 1e4):
+        spec.forward(ops, mpmath.mpf(x))
+        spec.derivative(ops, mpmath.mpf(x))
+        spec.param_grad_terms(ops, mpmath.mpf(x), mpmath.mpf(1))
+    assert ops.selects == 0
+
+
 @pytest.mark.parametrize("arg", SPEC_ARGS, ids=spec_id)
 def test_transcendental_free_claim_matches_what_the_formula_calls(arg):
     spec = gembench.activation(arg[0], **arg[1])

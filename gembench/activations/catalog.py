@@ -133,6 +133,7 @@ def _fmt(v: float) -> str:
 # and every branch is a sum of terms that vanish outside their half-line.
 
 _Z_CLIP = 40.0  # |z| beyond which Phi(z) is exactly 0 or 1 and z*phi(z) == 0, even in float64
+# (lam <= 1e15, so lam * 40 squared stays finite in float32)
 
 
 def _cdf(ops: Any, z: Any) -> Any:
@@ -155,30 +156,32 @@ def _relu_d(ops: Any, x: Any, p: Any) -> Any:
     return ops.step(x)
 
 
-def _lgelu_clip(ops: Any, x: Any, p: Any) -> tuple[Any, Any]:
-    """(xc, lam): x clipped to |lam x| <= 40, where Phi(lam x) is already exactly 0 or 1."""
+def _lgelu_z(ops: Any, x: Any, p: Any) -> tuple[Any, Any, Any]:
+    """(xc, z, lam): xc = clip(x, -40, 40) and z = lam xc. For lam >= 1, Phi(lam x) is exactly 0
+    or 1 beyond |x| = 40, and the bounds do not depend on lam (a learnable lam's gradient then
+    gets no large, cancelling terms from them)."""
     lam = getattr(p, "lam", 1.0)
-    hi = _Z_CLIP / lam
-    return ops.clip(x, -hi, hi), lam
+    xc = ops.clip(x, -_Z_CLIP, _Z_CLIP)
+    return xc, lam * xc, lam
 
 
 def _lgelu_f(ops: Any, x: Any, p: Any) -> Any:
-    # x Phi(lam x) = xc Phi(lam xc) + relu(x - xc): the second term is x beyond the clip and 0
-    # elsewhere, so autograd never forms (x dy) phi(z) = inf * 0 for |x| near the dtype's max.
-    xc, lam = _lgelu_clip(ops, x, p)
-    return xc * _cdf(ops, lam * xc) + ops.relu(x - xc)
+    # x Phi(lam x) = xc Phi(lam xc) + max(x - 40, 0): the second term is x - 40 beyond the clip
+    # and 0 elsewhere, so autograd never forms (x dy) phi(z) = inf * 0 for |x| near the dtype's
+    # max. clamp_min passes the gradient at x = 40 itself, where clip's may be 0.
+    xc, z, _lam = _lgelu_z(ops, x, p)
+    return xc * _cdf(ops, z) + ops.clamp_min(x - _Z_CLIP, 0.0)
 
 
 def _lgelu_d(ops: Any, x: Any, p: Any) -> Any:
-    xc, lam = _lgelu_clip(ops, x, p)
-    zc = lam * xc
-    return _cdf(ops, zc) + zc * _pdf(ops, zc)
+    _xc, z, _lam = _lgelu_z(ops, x, p)
+    return _cdf(ops, z) + z * _pdf(ops, z)
 
 
 def _lgelu_learnable_grads(ops: Any, x: Any, dy: Any, p: Any) -> dict[str, Any]:
     # dL/ds = sum dy * x^2 phi(lam x) * sigma(s/t) / t, with x^2 phi(z) = z * (z phi(z)) / lam^2
-    zc = ops.clip(p.lam * x, -_Z_CLIP, _Z_CLIP)
-    return {"s": dy * (zc * zc * _pdf(ops, zc)) * (p.sig / (p.t * p.lam * p.lam))}
+    _xc, z, lam = _lgelu_z(ops, x, p)
+    return {"s": dy * (z * z * _pdf(ops, z)) * (p.sig / (p.t * lam * lam))}
 
 
 _K_TANH = math.sqrt(2.0 / math.pi)
@@ -247,9 +250,10 @@ def _mish_d(ops: Any, x: Any, p: Any) -> Any:
 #   y = -eps A / (A + B),  f' = (2N+1) a^(2N) b^(2N+2) / (A + B)^2
 # (w <= 1: b = 1; w >= 1: a = 1, numerator and denominator divided by w^(2N+1)). The halves
 # share one denominator D = u + A + B (u = 0 for x <= 0; A = 0, B = 1 for x >= 0): two
-# divisions, 1/D and b. max(-x, eps) is eps + relu(-x - eps), whose gradient is 0 at -x = eps
-# (a's clip already carries it there); b is formed in x's units so that autograd's chain never
-# scales a subnormal intermediate up by 1/eps (it does for f' < tiny/eps near 0, as any x/eps).
+# divisions, 1/D and b. At -x = eps autograd takes the gradient from a (clamp_min passes it at
+# its bound) and none from b (max(-x, eps) = eps + relu(-x - eps): relu's is 0 at 0), so the
+# kink is counted once. b is formed in x's units so that autograd's chain never scales a
+# subnormal intermediate up by 1/eps (it does for f' < tiny/eps near 0, as any x/eps).
 
 
 def _gate_clamp(ops: Any, n2: int) -> Any:
@@ -284,8 +288,8 @@ def _se_parts(ops: Any, x: Any, p: Any) -> tuple[Any, ...]:
     n2 = 2 * p.N
     s = _scaled(x, p.eps)
     u = ipow(ops.clip(s, 0.0, _gate_clamp(ops, n2)), n2)
-    neg_a = ops.clip(s, -1.0, 0.0)
-    b = ops.clip(p.eps * ops.recip(p.eps + ops.relu((-p.eps) - x)), 0.0, 1.0)
+    neg_a = ops.clamp_max(ops.clamp_min(s, -1.0), 0.0)
+    b = ops.clamp_max(p.eps * ops.recip(p.eps + ops.relu((-p.eps) - x)), 1.0)
     a2n = ipow(neg_a, n2)
     neg_big_a, big_b = a2n * neg_a, ipow(b, n2 + 1)
     return u, a2n, neg_big_a, b, big_b, ops.recip((u + big_b) - neg_big_a)

@@ -185,18 +185,16 @@ def _relu_bwd(x):
 
 @triton.jit
 def _lgelu_fwd(x, lam):
-    """x Phi(lam x) = xc Phi(lam xc) + max(x - xc, 0), xc = x clipped to |lam x| <= 40."""
-    hi = _Z_CLIP / lam
-    xc = _clamp(x, -hi, hi)
-    return xc * _cdf(lam * xc) + tl.maximum(x - xc, 0.0)
+    """x Phi(lam x) = xc Phi(lam xc) + max(x - 40, 0), xc = clamp(x, -40, 40) (lam >= 1)."""
+    xc = _clamp(x, -_Z_CLIP, _Z_CLIP)
+    return xc * _cdf(lam * xc) + tl.maximum(x - _Z_CLIP, 0.0)
 
 
 @triton.jit
 def _lgelu_bwd(x, lam):
-    """Phi(lam x) + lam x phi(lam x), x clipped as in the forward."""
-    hi = _Z_CLIP / lam
-    zc = lam * _clamp(x, -hi, hi)
-    return _cdf(zc) + zc * _pdf(zc)
+    """Phi(lam x) + lam x phi(lam x), x clamped as in the forward."""
+    z = lam * _clamp(x, -_Z_CLIP, _Z_CLIP)
+    return _cdf(z) + z * _pdf(z)
 
 
 @triton.jit
