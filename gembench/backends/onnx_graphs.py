@@ -13,9 +13,9 @@ analytic derivative.
 
 Operator mapping: where/abs/exp/tanh/softplus/clip/relu/recip/clamp_min/clamp_max are Where/Abs/
 Exp/Tanh/Softplus/Clip/Relu/Reciprocal/Max/Min, step(a) is Cast(Greater(a, 0)), log1p(a) is
-Log(1 + a), erfc(a) is 1 - Erf(a). The catalog's formulas never select (ONNX Runtime's CPU ``Where`` is scalar
-code). sigmoid(a) is composed as 1 / (1 + Exp(-a)), because ONNX Runtime's own Sigmoid is
-accurate only in absolute terms where the catalog's formulas need more (see
+Log(1 + a), erfc(a) is 1 - Erf(a). The catalog's formulas never select (ONNX Runtime's CPU
+``Where`` is scalar code). sigmoid(a) is composed as 1 / (1 + Exp(-a)), because ONNX Runtime's
+own Sigmoid is accurate only in absolute terms where the catalog's formulas need more (see
 :meth:`OnnxOps.sigmoid`).
 
 Half-precision inputs (float16, bfloat16) are cast to float32, computed there and cast back
