@@ -21,17 +21,14 @@ own Sigmoid is accurate only in absolute terms where the catalog's formulas need
 Half-precision inputs (float16, bfloat16) are cast to float32, computed there and cast back
 once, as frameworks do; float32 and float64 compute natively.
 
-The transcendental-free check counts operators (:func:`op_counts`), as built and after ONNX
-Runtime's own graph optimisation (:func:`ort_optimized_model`), and names the ones that are
-not rational arithmetic (:func:`transcendental_ops`).
+The transcendental-free check counts operators (:mod:`gembench.backends.onnx_report`, whose
+functions this module re-exports), as built and after ONNX Runtime's own graph optimisation,
+and names the ones that are not rational arithmetic.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -39,6 +36,16 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from gembench.activations.catalog import Activation
+from gembench.backends.onnx_report import (  # noqa: F401 (re-exported: the graphs' facts)
+    RATIONAL_OPS,
+    TRANSCENDENTAL_OPS,
+    graph_report,
+    op_counts,
+    ort_optimized_model,
+    ort_session_options,
+    transcendental_ops,
+    unclassified_ops,
+)
 
 #: the opset gembench asks for: the first with a ``Gelu`` operator.
 PREFERRED_OPSET = 20
@@ -61,25 +68,6 @@ COMPUTE_DTYPE: dict[str, str] = {
     "bfloat16": "float32",
 }
 _NP_COMPUTE = {"float64": np.float64, "float32": np.float32}
-
-#: Operators that are not rational arithmetic (exp/log/erf/trig families, roots, powers, and
-#: the fused activation operators built on them, including ONNX Runtime's contrib fusions).
-TRANSCENDENTAL_OPS: frozenset[str] = frozenset({
-    "Exp", "Log", "Erf", "Tanh", "Pow", "Sqrt", "Sigmoid", "Softplus", "Gelu",
-    "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
-    "Elu", "Selu", "Celu", "Mish", "Swish", "Softmax", "LogSoftmax", "Hardmax",
-    "FastGelu", "BiasGelu", "QuickGelu", "BiasFastGelu", "GeluGrad", "FastGeluGrad",
-    "BiasGeluGrad_dX", "BiasFastGeluGrad_dX", "QuickGeluGrad", "SigmoidGrad", "TanhGrad",
-    "SoftplusGrad",
-})
-#: Operators that are rational arithmetic, comparisons, selection or bookkeeping.
-RATIONAL_OPS: frozenset[str] = frozenset({
-    "Add", "Sub", "Mul", "Div", "Neg", "Abs", "Reciprocal", "Sign",
-    "Where", "Greater", "GreaterOrEqual", "Less", "LessOrEqual", "Equal", "And", "Or", "Not",
-    "Xor", "Max", "Min", "Clip", "Relu", "LeakyRelu", "Cast", "Identity", "Constant",
-    "ReduceSum", "Reshape", "Shape", "Expand", "Squeeze", "Unsqueeze",
-})
-
 
 # --------------------------------------------------------------------------- symbolic values
 
@@ -405,90 +393,3 @@ def backward_model(spec: Activation, dtype: str, opset: int | None = None) -> on
             "compute_dtype": b.compute}
     return _model(b, [_vi("x", elem), _vi("dy", elem)], outputs, opset,
                   f"{spec.label} backward ({dtype})", meta)
-
-
-# --------------------------------------------------------------------------- op counts
-
-
-def op_counts(model: onnx.ModelProto) -> dict[str, int]:
-    """Number of nodes per operator in the model's graph (subgraphs included); operators from
-    another domain than ai.onnx are keyed ``domain.Op`` (e.g. ``com.microsoft.QuickGelu``)."""
-    counts: Counter[str] = Counter()
-
-    def visit(graph: onnx.GraphProto) -> None:
-        for node in graph.node:
-            key = node.op_type if node.domain in ("", "ai.onnx") else \
-                f"{node.domain}.{node.op_type}"
-            counts[key] += 1
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.GRAPH:
-                    visit(attr.g)
-                for g in attr.graphs:
-                    visit(g)
-
-    visit(model.graph)
-    return dict(sorted(counts.items()))
-
-
-def _bare(op: str) -> str:
-    return op.rsplit(".", 1)[-1]
-
-
-def transcendental_ops(counts: Mapping[str, int]) -> list[str]:
-    """The operators in ``counts`` that are not rational arithmetic (sorted)."""
-    return sorted(op for op, n in counts.items() if n and _bare(op) in TRANSCENDENTAL_OPS)
-
-
-def unclassified_ops(counts: Mapping[str, int]) -> list[str]:
-    """Operators known to be neither rational nor transcendental: a transcendental-free claim
-    is only proven when this is empty too."""
-    return sorted(op for op, n in counts.items()
-                  if n and _bare(op) not in TRANSCENDENTAL_OPS and _bare(op) not in RATIONAL_OPS)
-
-
-def ort_session_options(threads: int | None = None) -> Any:
-    """The session options gembench runs with: ORT_ENABLE_ALL, spinning off (ONNX Runtime
-    shares the process with torch), ``threads`` intra-op threads (None: ORT's default)."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.intra_op_num_threads = int(threads or 0)
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    so.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    so.log_severity_level = 3  # errors only (saving an ENABLE_ALL model warns otherwise)
-    return so
-
-
-def ort_optimized_model(model: onnx.ModelProto,
-                        session_options: Callable[[], Any] | None = None,
-                        providers: Iterable[str] = ("CPUExecutionProvider",)) -> onnx.ModelProto:
-    """The model as ONNX Runtime's graph optimisation leaves it (saved through
-    ``SessionOptions.optimized_model_filepath`` into a temporary directory and loaded back)."""
-    import onnxruntime as ort
-
-    so = (session_options or ort_session_options)()
-    with tempfile.TemporaryDirectory(prefix="gembench-ort-") as tmp:
-        path = os.path.join(tmp, "optimized.onnx")
-        so.optimized_model_filepath = path
-        ort.InferenceSession(model.SerializeToString(), so, providers=list(providers))
-        return onnx.load(path)
-
-
-def graph_report(model: onnx.ModelProto,
-                 session_options: Callable[[], Any] | None = None,
-                 providers: Iterable[str] = ("CPUExecutionProvider",)) -> dict[str, Any]:
-    """Op counts as built and after ONNX Runtime's optimisation, and the non-rational ops in
-    either (``transcendental_ops``) or unclassified (``unclassified_ops``)."""
-    built = op_counts(model)
-    optimized = op_counts(ort_optimized_model(model, session_options, providers))
-    return {
-        "nodes_built": built,
-        "nodes_optimized": optimized,
-        "transcendental_ops": sorted(set(transcendental_ops(built))
-                                     | set(transcendental_ops(optimized))),
-        "unclassified_ops": sorted(set(unclassified_ops(built))
-                                   | set(unclassified_ops(optimized))),
-    }
