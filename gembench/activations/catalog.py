@@ -168,9 +168,9 @@ def _lgelu_z(ops: Any, x: Any, p: Any) -> tuple[Any, Any, Any]:
 def _lgelu_f(ops: Any, x: Any, p: Any) -> Any:
     # x Phi(lam x) = xc Phi(lam xc) + max(x - 40, 0): the second term is x - 40 beyond the clip
     # and 0 elsewhere, so autograd never forms (x dy) phi(z) = inf * 0 for |x| near the dtype's
-    # max. clamp_min passes the gradient at x = 40 itself, where clip's may be 0.
+    # max. clamp passes the gradient at x = 40 itself, where clip's is 0.
     xc, z, _lam = _lgelu_z(ops, x, p)
-    return xc * _cdf(ops, z) + ops.clamp_min(x - _Z_CLIP, 0.0)
+    return xc * _cdf(ops, z) + ops.clamp(x - _Z_CLIP, 0.0, math.inf)
 
 
 def _lgelu_d(ops: Any, x: Any, p: Any) -> Any:
@@ -250,7 +250,7 @@ def _mish_d(ops: Any, x: Any, p: Any) -> Any:
 #   y = -eps A / (A + B),  f' = (2N+1) a^(2N) b^(2N+2) / (A + B)^2
 # (w <= 1: b = 1; w >= 1: a = 1, numerator and denominator divided by w^(2N+1)). The halves
 # share one denominator D = u + A + B (u = 0 for x <= 0; A = 0, B = 1 for x >= 0): two
-# divisions, 1/D and b. At -x = eps autograd takes the gradient from a (clamp_min passes it at
+# divisions, 1/D and b. At -x = eps autograd takes the gradient from a (clamp passes it at
 # its bound) and none from b (max(-x, eps) = eps + relu(-x - eps): relu's is 0 at 0), so the
 # kink is counted once. b is formed in x's units so that autograd's chain never scales a
 # subnormal intermediate up by 1/eps (it does for f' < tiny/eps near 0, as any x/eps).
@@ -288,8 +288,8 @@ def _se_parts(ops: Any, x: Any, p: Any) -> tuple[Any, ...]:
     n2 = 2 * p.N
     s = _scaled(x, p.eps)
     u = ipow(ops.clip(s, 0.0, _gate_clamp(ops, n2)), n2)
-    neg_a = ops.clamp_max(ops.clamp_min(s, -1.0), 0.0)
-    b = ops.clamp_max(p.eps * ops.recip(p.eps + ops.relu((-p.eps) - x)), 1.0)
+    neg_a = ops.clamp(s, -1.0, 0.0)
+    b = ops.clamp(p.eps * ops.recip(p.eps + ops.relu((-p.eps) - x)), -math.inf, 1.0)
     a2n = ipow(neg_a, n2)
     neg_big_a, big_b = a2n * neg_a, ipow(b, n2 + 1)
     return u, a2n, neg_big_a, b, big_b, ops.recip((u + big_b) - neg_big_a)

@@ -2,13 +2,13 @@
 
 A formula is a Python function ``f(ops, x, p)`` using arithmetic operators, comparisons and the
 few functions below. Formulas avoid ``where`` (a select on a boolean mask): on CPU builds it is
-tens of times slower than arithmetic, while ``relu``/``clip`` (max/min) and a comparison cast to
-a number (``step``) vectorize; ``recip(a)`` is 1/a as one operation. ``ops.eps`` is the machine
-epsilon of the compute dtype (formulas clamp arguments where a value already rounds to its
-limit). The same formula then runs on NumPy
-arrays (reference and ``numpy`` backend), torch tensors (``torch_eager`` through autograd,
-``torch_fused`` analytically), mpmath scalars at high precision (tests) and symbolic ONNX values
-(``onnxruntime`` graphs).
+tens of times slower than arithmetic, while ``relu``/``clip``/``clamp`` (max/min) and a
+comparison cast to a number (``step``) vectorize. ``clip`` and ``relu`` have no gradient at
+their bounds, ``clamp`` passes it there. ``recip(a)`` is 1/a as one operation. ``ops.eps`` is
+the machine epsilon of the compute dtype (formulas clamp arguments where a value already rounds
+to its limit). The same formula then runs on NumPy arrays (reference and ``numpy`` backend),
+torch tensors (``torch_eager`` through autograd, ``torch_fused`` analytically), mpmath scalars
+at high precision (tests) and symbolic ONNX values (``onnxruntime`` graphs).
 """
 
 from __future__ import annotations
@@ -76,15 +76,11 @@ class NumpyOps:
         t = self.dtype.type
         return self.np.clip(a, t(lo), t(hi))
 
+    clamp = clip  # no autograd here: the two differ only in their gradient at the bounds
+
     def relu(self, a: Any) -> Any:
         # clip to [0, inf]: NumPy 2's clip is vectorized, maximum(a, 0) is 3.5x slower (1M f32)
-        return self.clamp_min(a, 0.0)
-
-    def clamp_min(self, a: Any, lo: float) -> Any:
-        return self.clip(a, lo, self.np.inf)
-
-    def clamp_max(self, a: Any, hi: float) -> Any:
-        return self.clip(a, -self.np.inf, hi)
+        return self.clip(a, 0.0, self.np.inf)
 
     def step(self, a: Any) -> Any:
         return (a > 0).astype(self.dtype)
@@ -132,19 +128,18 @@ class TorchOps:
     def softplus(self, a: Any) -> Any:
         return self.torch.nn.functional.softplus(a)
 
-    def clip(self, a: Any, lo: Any, hi: Any) -> Any:
-        # hardtanh: its backward is one vectorized kernel, clamp's two-sided backward selects
-        # (42x a multiply here). Its gradient is 0 at the bounds themselves (relu's at 0 too);
-        # clamp_min/clamp_max pass it there, and the formulas choose accordingly.
-        if isinstance(lo, self.torch.Tensor) or isinstance(hi, self.torch.Tensor):
-            return self.torch.clamp(a, lo, hi)
+    def clip(self, a: Any, lo: float, hi: float) -> Any:
+        # hardtanh: its backward is one vectorized kernel, while clamp's selects (42x a multiply
+        # for a two-sided clamp here). Its gradient is 0 at the bounds themselves (relu's is 0
+        # at 0 too); ``clamp`` passes it there, and the formulas choose which they need.
         return self.torch.nn.functional.hardtanh(a, float(lo), float(hi))
 
-    def clamp_min(self, a: Any, lo: Any) -> Any:
-        return self.torch.clamp_min(a, lo)
-
-    def clamp_max(self, a: Any, hi: Any) -> Any:
-        return self.torch.clamp_max(a, hi)
+    def clamp(self, a: Any, lo: float, hi: float) -> Any:
+        """Like clip, with the gradient passed at the bounds (a bound may be +-inf)."""
+        t = self.torch
+        if lo == -math.inf:
+            return t.clamp_max(a, hi)
+        return t.clamp_min(a, lo) if hi == math.inf else t.clamp(a, lo, hi)
 
     def relu(self, a: Any) -> Any:
         return self.torch.relu(a)
@@ -200,11 +195,7 @@ class MpOps:
     def relu(self, a: Any) -> Any:
         return max(a, self.m.mpf(0))
 
-    def clamp_min(self, a: Any, lo: float) -> Any:
-        return max(a, self.m.mpf(lo))
-
-    def clamp_max(self, a: Any, hi: float) -> Any:
-        return min(a, self.m.mpf(hi))
+    clamp = clip
 
     def step(self, a: Any) -> Any:
         return self.m.mpf(1 if a > 0 else 0)

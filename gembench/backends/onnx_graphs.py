@@ -11,8 +11,8 @@ Baselines use the operator a framework exporter emits: ``relu`` is one ``Relu`` 
 dtype is float32, the catalog's composition otherwise. Backward graphs are always the catalog's
 analytic derivative.
 
-Operator mapping: where/abs/exp/tanh/softplus/clip/relu/recip/clamp_min/clamp_max are Where/Abs/
-Exp/Tanh/Softplus/Clip/Relu/Reciprocal/Max/Min, step(a) is Cast(Greater(a, 0)), log1p(a) is
+Operator mapping: where/abs/exp/tanh/softplus/clip/relu/recip are Where/Abs/Exp/Tanh/Softplus/
+Clip/Relu/Reciprocal (clamp is Clip too), step(a) is Cast(Greater(a, 0)), log1p(a) is
 Log(1 + a), erfc(a) is 1 - Erf(a). The catalog's formulas never select (ONNX Runtime's CPU
 ``Where`` is scalar code). sigmoid(a) is composed as 1 / (1 + Exp(-a)), because ONNX Runtime's
 own Sigmoid is accurate only in absolute terms where the catalog's formulas need more (see
@@ -238,11 +238,7 @@ class OnnxOps:
     def relu(self, a: Any) -> Sym:
         return self.b.op("Relu", self.b.lift(a))
 
-    def clamp_min(self, a: Any, lo: float) -> Sym:
-        return self.b.op("Max", self.b.lift(a), self.b.lift(lo))
-
-    def clamp_max(self, a: Any, hi: float) -> Sym:
-        return self.b.op("Min", self.b.lift(a), self.b.lift(hi))
+    clamp = clip  # no autograd here: the two differ only in their gradient at the bounds
 
     def step(self, a: Any) -> Sym:
         return self.b.op("Cast", self.b.lift(a) > 0.0, to=self.b.elem)
