@@ -27,6 +27,7 @@ class Param:
     check: Callable[[Any], bool]
     integer: bool = False
     doc: str = ""
+    limits: str = ""  # where every backend stays finite and accurate, e.g. "at most 64"
 
     def validate(self, activation: str, value: Any) -> float:
         given = value
@@ -39,9 +40,9 @@ class Param:
         if not ok or not self.check(value):
             shown = repr(given)
             shown = shown if len(shown) <= 24 else f"{shown[:12]}... ({len(shown)} characters)"
-            raise ParameterError(
-                f"{activation}: parameter {self.name} must be {self.requirement}, got {shown}"
-            )
+            limits = f", {self.limits}," if self.limits else ""
+            raise ParameterError(f"{activation}: parameter {self.name} must be "
+                                 f"{self.requirement}{limits or ','} got {shown}")
         return value
 
 
@@ -60,12 +61,12 @@ def learnable_constraint(params: Mapping[str, float]) -> str | None:
     return None
 
 
-N = Param("N", 1, f"an integer in [1, {N_MAX}]", lambda v: 1 <= v <= N_MAX, integer=True,
-          doc="gate shape is 2N")
-EPS = Param("eps", 1e-4, f"a number in [{EPS_RANGE[0]:g}, {EPS_RANGE[1]:g}]",
-            lambda v: EPS_RANGE[0] <= v <= EPS_RANGE[1], doc="scale epsilon")
-LAM = Param("lam", 1.0, "a number in [1, 1e15]", lambda v: 1 <= v <= 1e15,
-            doc="lambda, sharpness")
-LEARNABLE_S = Param("s", 0.0, f"a number with |s| <= {S_MAX:g}", lambda v: abs(v) <= S_MAX,
-                    doc="learnable pre-parameter")
+N = Param("N", 1, "a positive integer", lambda v: 1 <= v <= N_MAX, integer=True,
+          doc="gate shape is 2N", limits=f"at most {N_MAX}")
+EPS = Param("eps", 1e-4, "a number > 0", lambda v: EPS_RANGE[0] <= v <= EPS_RANGE[1],
+            doc="scale epsilon", limits=f"in [{EPS_RANGE[0]:g}, {EPS_RANGE[1]:g}]")
+LAM = Param("lam", 1.0, "a number >= 1", lambda v: 1 <= v <= 1e15, doc="lambda, sharpness",
+            limits="at most 1e15")
+LEARNABLE_S = Param("s", 0.0, "a finite number", lambda v: abs(v) <= S_MAX,
+                    doc="learnable pre-parameter", limits=f"|s| <= {S_MAX:g}")
 LEARNABLE_T = Param("t", 0.1, "a number > 0", lambda v: v > 0, doc="temperature")
