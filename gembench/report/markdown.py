@@ -35,7 +35,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from gembench.plan.cases import PASSES
-from gembench.results import load_run
+from gembench.results.store import ResultsError, load_results, results_path
 
 #: columns that make a setting: the fastest ReLU is looked for among cases sharing all of them.
 SETTING = ["context", "device", "dtype", "shape", "numel", "pass", "threads", "allocator"]
@@ -51,50 +51,6 @@ WHY_TWO_RATIOS = (
     "(ratio of medians against the fastest ReLU of any backend here) is the cost you would "
     "actually pay for choosing it."
 )
-
-
-class ResultsError(Exception):
-    """A path given as results is missing or is not a gembench results file."""
-
-
-# ---------------------------------------------------------------------------- loading
-
-
-def results_path(path: Path | str) -> Path:
-    """The results file for ``path``: the file itself, or ``results.jsonl`` in a run directory."""
-    p = Path(path)
-    if p.is_dir():
-        inner = p / "results.jsonl"
-        if not inner.is_file():
-            raise ResultsError(f"{p}: a directory without results.jsonl")
-        return inner
-    if not p.exists():
-        raise ResultsError(f"{p}: no such file or directory")
-    if not p.is_file():
-        raise ResultsError(f"{p}: not a regular file")
-    return p
-
-
-def load_results(path: Path | str) -> tuple[Path, dict[str, Any], list[dict[str, Any]]]:
-    """``(file, run record, case records)`` of a results file or run directory.
-
-    Raises :class:`ResultsError` with a one-line message when it is not a results file.
-    """
-    p = results_path(path)
-    try:
-        run, cases = load_run(p)
-    except UnicodeDecodeError:
-        raise ResultsError(f"{p}: not a gembench results file (not UTF-8 text)") from None
-    except ValueError as exc:  # a results schema this gembench does not read
-        raise ResultsError(f"{p}: {exc}") from None
-    except OSError as exc:
-        raise ResultsError(f"{p}: cannot read: {exc.strerror or exc}") from None
-    except (KeyError, TypeError, AttributeError):
-        raise ResultsError(f"{p}: not a gembench results file (malformed records)") from None
-    if not run:
-        raise ResultsError(f"{p}: not a gembench results file (no run record on its first "
-                           "line; expected JSON lines written by `gembench run`)")
-    return p, run, cases
 
 
 # ---------------------------------------------------------------------------- formatting
