@@ -36,14 +36,16 @@ def test_learnable_s_is_a_parameter_with_a_gradient(name: str) -> None:
 @pytest.mark.parametrize("name", ["torch_eager", "torch_fused"])
 def test_a_module_wrapping_the_kernel_registers_s_and_gets_dlds(name: str) -> None:
     """A user's module (here a block of the engine) sees s among its parameters."""
-    from gembench.engine.contexts import block_pass, build_block
+    from gembench.engine.contexts import build_block
+    from gembench.engine.passes import TimedPass
 
     kern = gembench.backend(name).build(LEARNABLE, dtype="float64", device="cpu")
-    block = build_block("mlp_block", (4, 8, 16), kern, "float64", "cpu")
+    block = build_block("mlp", (4, 8, 16), kern, "float64", "cpu")
     assert any(p is kern.params["s"] for p in block.parameters())
     x = torch.randn(4, 8, dtype=torch.float64)
-    grads = block_pass(block, "forward_backward", x, torch.ones(4, 8, dtype=torch.float64))()
     params = [p for p in block.parameters() if p.requires_grad]
+    grads = TimedPass(block, "forward_backward", x, torch.ones(4, 8, dtype=torch.float64),
+                      params=params, train=block.train).run()
     ds = grads[1 + next(i for i, p in enumerate(params) if p is kern.params["s"])]
     assert torch.isfinite(ds) and ds.abs().item() > 0
 

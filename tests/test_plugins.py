@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "plugins"
 EXAMPLE = ROOT / "examples" / "custom_implementation"
 PYTHONPATH = os.pathsep.join([str(FIXTURES), str(ROOT)])
-TINY = ("activations: [gem]\nshapes: [1K]\npasses: [forward]\n"
+TINY = ("activations: [gem]\nshapes: [1K]\npasses: [forward]\ncache: hot\n"
         "timing: {budget_s: 0.01, min_samples: 3, warmup: 1, timeout_s: 60}\n")
 
 
@@ -146,8 +146,8 @@ def test_registered_cases_pass_the_same_gate(name: str, status: str, saved: floa
     from gembench.plan.cases import Case
 
     assert plugins.load(str(FIXTURES / "plugin_gem.py"), origin="test") is None
-    case = Case(name, "gem", {"N": 1}, "float32", "cpu", (4096,), "forward_backward", 1,
-                "default", "elementwise", "")
+    case = Case(backend=name, activation="gem", params={"N": 1}, shape=(4096,),
+                pass_="forward_backward")
     body = measure_safely(case, Timing(budget_s=0.01, min_samples=3, warmup=1), seed=0)
     assert body["status"] == status, body.get("reason")
     if status == "failed":
@@ -164,8 +164,8 @@ def test_a_registered_implementation_runs_inside_a_block(registry: dict) -> None
     from gembench.plan.cases import Case
 
     assert plugins.load(str(FIXTURES / "plugin_gem.py"), origin="test") is None
-    case = Case("test_gem", "gem", {"N": 2}, "float32", "cpu", (16, 32, 64), "forward_backward",
-                1, "default", "mlp_block", "")
+    case = Case(backend="test_gem", activation="gem", params={"N": 2}, shape=(16, 32, 64),
+                pass_="forward_backward", context="mlp_block")
     body = measure_safely(case, Timing(budget_s=0.01, min_samples=3, warmup=1), seed=0)
     assert body["status"] == "ok", body.get("reason")
     assert body["block"]["activation_share"] > 0

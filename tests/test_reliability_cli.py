@@ -23,6 +23,7 @@ from gembench.results import SCHEMA_VERSION, RunLock, load_run, read_records, sc
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ("activations: [gelu, silu]\nbackends: [numpy]\nshapes: [1K]\npasses: [forward]\n"
+         "cache: hot\n"
          "timing: {budget_s: 0.01, min_samples: 3, warmup: 1, timeout_s: 60}\n")
 
 

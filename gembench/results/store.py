@@ -19,7 +19,10 @@ from typing import Any
 
 import jsonschema
 
-SCHEMA_VERSION = 1
+from gembench.results.records import SCHEMA_VERSION
+
+#: schema versions the loader reads (version 1 is migrated by :mod:`gembench.results.loading`).
+READABLE_SCHEMAS = (1, SCHEMA_VERSION)
 
 #: metric name -> (path inside a case record, unit). The tidy table has one row per case and
 #: metric present.
@@ -57,7 +60,7 @@ METRICS: dict[str, tuple[tuple[str, ...], str]] = {
 #: case fields copied onto every tidy row.
 ID_COLUMNS = [
     "case_id", "status", "context", "backend", "activation", "label", "dtype", "device",
-    "shape", "numel", "pass", "threads", "allocator", "reason",
+    "shape", "numel", "pass", "threads", "allocator", "cache", "reason",
 ]
 
 RESULTS_NAME = "results.jsonl"
@@ -223,9 +226,9 @@ def scan(path: Path) -> Scan:
 
 
 def _check_run(path: Path, lineno: int, rec: dict[str, Any]) -> None:
-    if rec.get("schema") != SCHEMA_VERSION:
+    if rec.get("schema") not in READABLE_SCHEMAS:
         raise ResultsError(f"{path}: results schema {_short(rec.get('schema'))}, this gembench "
-                           f"reads schema {SCHEMA_VERSION}")
+                           f"reads schema {', '.join(map(str, READABLE_SCHEMAS))}")
     why = _first_problem(_RUN_VALIDATOR, rec)
     if why:
         raise ResultsError(f"{path}: line {lineno}: malformed run record ({why})")

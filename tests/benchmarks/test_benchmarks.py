@@ -1,7 +1,8 @@
 """Opt-in pytest-benchmark timings of a representative set of cases.
 
-These time exactly what a gembench case times (the engine's :class:`gembench.engine.measure.Pass` on
-inputs made by :func:`gembench.engine.measure.make_inputs`): ReLU, GELU and GEM(N=1) on torch_eager
+These time exactly what a gembench case times (the engine's
+:func:`gembench.engine.subject.kernel_pass` on inputs made by
+:func:`gembench.engine.subject.make_inputs`): ReLU, GELU and GEM(N=1) on torch_eager
 and torch_fused, a 1M-element float32 tensor on the CPU, one thread, forward and
 forward+backward. The numbers land in pytest-benchmark's JSON, so its own history and
 comparison work.
@@ -31,7 +32,7 @@ import os
 import pytest
 
 from gembench.backends import backend
-from gembench.engine.measure import Pass, make_inputs
+from gembench.engine.subject import kernel_pass, make_inputs
 from gembench.plan.cases import Case
 
 SHAPE = (1024, 1024)
@@ -75,7 +76,7 @@ def test_activation(benchmark, case: Case, one_thread) -> None:
         pytest.skip(reason)
     kern = be.build(case.spec, dtype=case.dtype, device=case.device)
     x, dy = make_inputs(be, case, seed=0)  # preallocated once, outside the timed calls
-    run = Pass(kern, case.pass_, x, dy).run
+    run = kernel_pass(kern, case.pass_, x, dy).run
     run()  # first call (allocations, lazy initialisation) outside the measurement
     benchmark.group = f"{case.pass_} {case.dtype} {'x'.join(map(str, case.shape))}"
     benchmark.extra_info.update({"case_id": case.case_id, "backend": case.backend,

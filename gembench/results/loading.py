@@ -1,0 +1,56 @@
+"""Typed loading of results files, with the migration of version-1 files.
+
+Version 1 (before the cache state was explicit) interleaved a copy of the case's size between
+samples, which left the caches partly evicted: its timings are neither hot nor cold. Migrated
+cases get ``cache: "mixed"``; their case ids stay as they were (without the ``/hot`` or
+``/cold`` that ends a version-2 id), so they never match a version-2 case in a comparison.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gembench.results.records import SCHEMA_VERSION, CaseRecord, RunRecord
+from gembench.results.store import READABLE_SCHEMAS, scan, tidy
+
+
+def migrate_v1(rec: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 record (run or case) as version 2."""
+    rec = dict(rec)
+    if rec.get("kind") == "run":
+        rec["schema"] = SCHEMA_VERSION
+        rec["migrated_from"] = 1
+    elif rec.get("kind") == "case":
+        rec["cache"] = "mixed"
+    return rec
+
+
+def load_run(path: Path | str, problems: list[str] | None = None
+             ) -> tuple[RunRecord | None, list[CaseRecord]]:
+    """The run record (None if the file has none) and the valid case records of a results file
+    as typed records (the last record per case wins); lines skipped by the checks of
+    :func:`gembench.results.store.scan` are appended to ``problems`` when given.
+
+    Raises :class:`gembench.results.store.ResultsError` (a ``ValueError``) for a schema
+    version this gembench cannot read.
+    """
+    s = scan(Path(path))
+    if problems is not None:
+        problems.extend(s.problems)
+    old = s.run.get("schema") == 1
+
+    def fix(rec: dict[str, Any]) -> dict[str, Any]:
+        return migrate_v1(rec) if old else rec
+
+    run = RunRecord.from_json(fix(s.run)) if s.run else None
+    return run, [CaseRecord.from_json(fix(c)) for c in s.cases.values()]
+
+
+def load_tidy(path: Path | str) -> Any:
+    """The long pandas table (:func:`gembench.results.store.tidy`) of a results file of any
+    readable version."""
+    return tidy([c.to_json() for c in load_run(path)[1]])
+
+
+__all__ = ["READABLE_SCHEMAS", "load_run", "load_tidy", "migrate_v1"]
