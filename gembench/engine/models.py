@@ -1,0 +1,343 @@
+"""Whole models with every activation swapped: GPT-2 (Hugging Face ``transformers``) and
+ResNet-56 for CIFAR (written here), for the inference forward and the training step.
+
+``build_model(preset, activation, dtype, device, seed)`` seeds torch, builds the model with its
+own activation, and only then puts a fresh ``activation()`` module at every call site, so the
+weights are the same for any activation (and the same as the ReLU model's).
+
+The training step is forward, loss, backward and an optimizer step with **learning rate 0**:
+torch does the optimizer's full arithmetic (it never skips a zero rate) but the weights stay as
+built, so every timed step of the case and of its ReLU model sees the same weights, however
+many steps each is timed for (a calibrated sample may hold more steps of one than the other).
+GPT-2 steps with AdamW (as it was trained), ResNet-56 with SGD + momentum 0.9 (as in He et
+al.). Dropout is 0 so both models compute the same thing on the same batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gembench.backends.torch_common import TORCH_DTYPES
+
+ActivationFactory = Callable[[], nn.Module]
+
+
+class ModelUnavailable(Exception):
+    """The model cannot be built here (an optional dependency is missing); says why."""
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    """A model family and its size options."""
+
+    name: str
+    family: str
+    options: dict[str, Any]
+    summary: str
+
+
+PRESETS: dict[str, ModelPreset] = {p.name: p for p in [
+    ModelPreset("gpt2_small_2l", "gpt2", {"n_layer": 2, "batch": 1, "seq": 128},
+                "GPT-2 small widths (768, 12 heads, vocab 50257), 2 layers, 1 x 128 tokens (CPU)"),
+    ModelPreset("gpt2_small", "gpt2", {"n_layer": 12, "batch": 8, "seq": 1024},
+                "GPT-2 small, 12 layers, 8 x 1024 tokens (GPU)"),
+    ModelPreset("gpt2_tiny", "gpt2", {"n_layer": 1, "n_embd": 64, "n_head": 2, "vocab": 512,
+                                      "batch": 1, "seq": 32}, "GPT-2 shape, tiny (tests)"),
+    ModelPreset("resnet56_b8", "resnet", {"blocks": 9, "batch": 8},
+                "ResNet-56 for CIFAR, batch 8 x 3 x 32 x 32 (CPU)"),
+    ModelPreset("resnet56", "resnet", {"blocks": 9, "batch": 128},
+                "ResNet-56 for CIFAR, batch 128 (GPU)"),
+    ModelPreset("resnet8_tiny", "resnet", {"blocks": 1, "batch": 2},
+                "ResNet-8 (one block per stage), batch 2 (tests)"),
+]}
+
+
+@dataclass
+class Model:
+    """A built model, its batch, its loss, its optimizer and its activation call sites."""
+
+    preset: str
+    model: nn.Module
+    inputs: tuple[torch.Tensor, ...]
+    loss_fn: Callable[[nn.Module, tuple[torch.Tensor, ...]], torch.Tensor]
+    optimizer: torch.optim.Optimizer
+    sites: list[nn.Module] = field(default_factory=list)
+
+    def inference(self) -> Callable[[], Any]:
+        """The inference forward (eval mode, no autograd) as a callable."""
+        self.model.eval()
+
+        def run() -> Any:
+            with torch.no_grad():
+                return self.model(self.inputs[0])
+        return run
+
+    def train_step(self) -> Callable[[], Any]:
+        """One training step (forward, loss, backward, optimizer step at lr 0)."""
+        self.model.train()
+
+        def run() -> Any:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.loss_fn(self.model, self.inputs)
+            loss.backward()
+            self.optimizer.step()
+            return loss
+        return run
+
+    def activation_shapes(self) -> Counter[tuple[int, ...]]:
+        """Input shape of every activation call in one forward, with how many calls see it."""
+        shapes: Counter[tuple[int, ...]] = Counter()
+        hooks = [m.register_forward_pre_hook(lambda _m, a: shapes.update([tuple(a[0].shape)]))
+                 for m in self.sites]
+        try:
+            self.inference()()
+        finally:
+            for h in hooks:
+                h.remove()
+        return shapes
+
+    def activation_alone(self, train: bool, seed: int = 1) -> Callable[[], Any]:
+        """The activation by itself at every call site's shape: forward (``train`` False) or
+        forward and backward, summed over the sites, for its share of the model's pass."""
+        act = self.sites[0]
+        gen = torch.Generator().manual_seed(seed)
+        ref = next(self.model.parameters())
+        xs = []
+        for shape, count in sorted(self.activation_shapes().items()):
+            x = torch.randn(shape, generator=gen).to(device=ref.device, dtype=ref.dtype)
+            xs += [(x.requires_grad_(train), torch.randn_like(x))] * count
+
+        def run() -> Any:
+            if not train:
+                with torch.no_grad():
+                    return [act(x) for x, _ in xs]
+            return [torch.autograd.grad(act(x), x, dy) for x, dy in xs]
+        return run
+
+    def saved_bytes(self) -> int:
+        """Bytes autograd saves for backward in one training forward (unique storages)."""
+        from gembench.engine.memory import saved_for_backward
+
+        self.model.train()
+        return int(saved_for_backward(lambda: self.loss_fn(self.model, self.inputs),
+                                      self.inputs[0])["saved_bytes"])
+
+
+# --------------------------------------------------------------------------- GPT-2
+
+
+def transformers_missing() -> str | None:
+    """Why the GPT-2 models cannot be built here, or None."""
+    try:
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        return f"needs the optional extra gembench[models] (transformers): {exc}"
+    return None
+
+
+def _lm_loss(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    return model(input_ids=inputs[0], labels=inputs[0]).loss
+
+
+def _build_gpt2(opts: dict[str, Any], gen: torch.Generator) -> tuple[nn.Module, tuple, Any]:
+    why = transformers_missing()
+    if why:
+        raise ModelUnavailable(why)
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    vocab = opts.get("vocab", 50257)
+    config = GPT2Config(n_layer=opts["n_layer"], n_embd=opts.get("n_embd", 768),
+                        n_head=opts.get("n_head", 12), vocab_size=vocab,
+                        n_positions=max(1024, opts["seq"]), resid_pdrop=0.0, embd_pdrop=0.0,
+                        attn_pdrop=0.0, use_cache=False, bos_token_id=vocab - 1,
+                        eos_token_id=vocab - 1, loss_type="ForCausalLM")
+    model = GPT2LMHeadModel(config)
+    ids = torch.randint(vocab, (opts["batch"], opts["seq"]), generator=gen)
+    return model, (ids,), _lm_loss
+
+
+def _gpt2_sites(model: nn.Module, activation: ActivationFactory) -> list[nn.Module]:
+    sites = []
+    for block in model.transformer.h:
+        block.mlp.act = activation()  # GPT2MLP.forward calls self.act between c_fc and c_proj
+        sites.append(block.mlp.act)
+    return sites
+
+
+# --------------------------------------------------------------------------- ResNet-56
+
+
+class _Act(nn.Module):
+    """A call-site placeholder: ReLU until the model's activation is put in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fn: nn.Module = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+
+class CifarBlock(nn.Module):
+    """Basic block; a stride-2 block subsamples the shortcut and zero-pads its channels
+    (He et al.'s option A for CIFAR: the shortcut has no weights)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.act1, self.act2 = _Act(), _Act()
+        self.stride, self.pad = stride, c_out - c_in
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))
+        short = x[:, :, ::self.stride, ::self.stride] if self.stride > 1 else x
+        if self.pad:
+            short = F.pad(short, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
+        return self.act2(out + short)
+
+
+class ResNetCifar(nn.Module):
+    """ResNet-(6n+2) for 32 x 32 images: 3 stages of n blocks, 16/32/64 channels, 10 classes."""
+
+    def __init__(self, blocks: int, classes: int = 10) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(16)
+        self.act = _Act()
+        layers, c_in = [], 16
+        for c_out in (16, 32, 64):
+            for i in range(blocks):
+                layers.append(CifarBlock(c_in, c_out, 2 if (i == 0 and c_out != 16) else 1))
+                c_in = c_out
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(64, classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.layers(self.act(self.bn(self.conv(x))))
+        return self.fc(out.mean(dim=(2, 3)))
+
+
+def _ce_loss(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    return F.cross_entropy(model(inputs[0]), inputs[1])
+
+
+def _build_resnet(opts: dict[str, Any], gen: torch.Generator) -> tuple[nn.Module, tuple, Any]:
+    model = ResNetCifar(opts["blocks"])
+    images = torch.randn(opts["batch"], 3, 32, 32, generator=gen)
+    labels = torch.randint(10, (opts["batch"],), generator=gen)
+    return model, (images, labels), _ce_loss
+
+
+def _resnet_sites(model: nn.Module, activation: ActivationFactory) -> list[nn.Module]:
+    sites = []
+    for m in model.modules():
+        if isinstance(m, _Act):
+            m.fn = activation()
+            sites.append(m.fn)
+    return sites
+
+
+@dataclass(frozen=True)
+class Family:
+    build: Callable[[dict[str, Any], torch.Generator], tuple[nn.Module, tuple, Any]]
+    swap: Callable[[nn.Module, ActivationFactory], list[nn.Module]]
+    optimizer: Callable[[Any], torch.optim.Optimizer]
+    missing: Callable[[], str | None] = lambda: None
+
+
+FAMILIES: dict[str, Family] = {
+    "gpt2": Family(_build_gpt2, _gpt2_sites, lambda ps: torch.optim.AdamW(ps, lr=0.0),
+                   transformers_missing),
+    "resnet": Family(_build_resnet, _resnet_sites,
+                     lambda ps: torch.optim.SGD(ps, lr=0.0, momentum=0.9)),
+}
+
+
+def preset_missing(preset: str) -> str | None:
+    """Why a preset cannot be built here (a missing optional dependency), or None."""
+    return FAMILIES[PRESETS[preset].family].missing()
+
+
+def build_model(preset: str, activation: ActivationFactory, dtype: str = "float32",
+                device: str = "cpu", seed: int = 0) -> Model:
+    """The preset's model with ``activation()`` at every activation call site.
+
+    Weights and batch depend only on ``preset`` and ``seed`` (not on the activation).
+    Raises :class:`ModelUnavailable` when an optional dependency is missing.
+    """
+    p = PRESETS[preset]
+    fam = FAMILIES[p.family]
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model, inputs, loss_fn = fam.build(p.options, gen)
+    sites = fam.swap(model, activation)
+    model = model.to(device=device, dtype=TORCH_DTYPES[dtype])
+    inputs = tuple(t.to(device) for t in inputs)
+    if inputs[0].is_floating_point():
+        inputs = (inputs[0].to(TORCH_DTYPES[dtype]), *inputs[1:])
+    opt = fam.optimizer([q for q in model.parameters() if q.requires_grad])
+    return Model(preset, model, inputs, loss_fn, opt, sites)
+
+
+def same_weights(a: Model, b: Model) -> bool:
+    """Whether two models hold identical weights (activation parameters aside; BatchNorm's
+    running statistics are buffers, not weights, and follow each model's activations)."""
+    sa, sb = dict(a.model.named_parameters()), dict(b.model.named_parameters())
+    keys = [k for k in sa if ".act" not in k and not k.startswith("act")]
+    return bool(keys) and all(k in sb and torch.equal(sa[k], sb[k]) for k in keys)
+
+
+def activation_elements(m: Model) -> int:
+    """Elements the activation sees in one forward, summed over call sites."""
+    return sum(math.prod(s) * n for s, n in m.activation_shapes().items())
+
+
+PASSES: dict[str, Callable[[Model], Callable[[], Any]]] = {
+    "forward": Model.inference,
+    "forward_backward": Model.train_step,
+}
+
+
+def measure_model(case: Model, relu: Model | None, pass_: str, timing: Any,
+                  device: str = "cpu") -> dict[str, Any]:
+    """Time the case model's pass interleaved with the ReLU model's (same weights, same batch)
+    and with the activation alone at every call site; ratios are medians of per-round ratios.
+
+    ``pass_``: ``forward`` (inference) or ``forward_backward`` (the training step).
+    """
+    from gembench.engine.memory import peak_of
+    from gembench.engine.timing import CpuClock, CudaClock, interleaved, ratio_summary
+
+    fns = {"case": PASSES[pass_](case)}
+    if relu is not None:
+        fns["relu"] = PASSES[pass_](relu)
+    fns["activation"] = case.activation_alone(train=pass_ == "forward_backward")
+    clock = CudaClock() if device.startswith("cuda") else CpuClock()
+    res = interleaved(fns, clock, timing, main="case")
+    share = ratio_summary(res["activation"]["samples"], res["case"]["samples"])
+    out: dict[str, Any] = {
+        "timing": res, "activation_share": share["median"], "activation_share_q": share,
+        "activation_shapes": {"x".join(map(str, s)): n
+                              for s, n in case.activation_shapes().items()},
+        "activation_sites": len(case.sites),
+        "memory": {**peak_of(fns["case"], device), "saved_bytes": case.saved_bytes()},
+    }
+    if relu is not None:
+        out["vs_relu"] = ratio_summary(res["case"]["samples"], res["relu"]["samples"])
+        out["memory"]["relu_peak_bytes"] = peak_of(fns["relu"], device)["peak_bytes"]
+        out["memory"]["relu_saved_bytes"] = relu.saved_bytes()
+    return out

@@ -1,0 +1,93 @@
+"""Whole models: the activation swap, identical weights, the passes, the activation's share."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+import gembench
+from gembench.engine import models
+from gembench.engine.contexts import KernelActivation
+from gembench.engine.models import ModelUnavailable, build_model, measure_model, same_weights
+from gembench.engine.policy import Timing
+
+QUICK = Timing(budget_s=0.2, min_samples=3, max_samples=20, warmup=1)
+TINY = ["resnet8_tiny", "gpt2_tiny"]
+
+
+def _need(preset: str) -> None:
+    why = models.preset_missing(preset)
+    if why:
+        pytest.skip(why)
+
+
+def _gem() -> nn.Module:
+    kern = gembench.backend("torch_fused").build(gembench.activation("gem"), dtype="float32",
+                                                 device="cpu")
+    return KernelActivation(kern)
+
+
+def test_resnet56_has_the_papers_architecture() -> None:
+    m = build_model("resnet56_b8", nn.ReLU)
+    assert len(m.sites) == 1 + 2 * 27  # stem + two per basic block, 3 stages x 9 blocks
+    # 0.85M weights, He et al. table 6 (option A shortcuts carry none)
+    assert sum(p.numel() for p in m.model.parameters()) == pytest.approx(0.85e6, rel=0.01)
+    assert m.model(m.inputs[0][:1]).shape == (1, 10)
+
+
+@pytest.mark.parametrize("preset", TINY)
+def test_same_weights_for_any_activation_and_every_site_swapped(preset: str) -> None:
+    _need(preset)
+    relu, gem = build_model(preset, nn.ReLU), build_model(preset, _gem)
+    assert same_weights(relu, gem)
+    assert all(isinstance(s, KernelActivation) for s in gem.sites)
+    assert all(torch.equal(a, b) for a, b in zip(relu.inputs, gem.inputs))
+    other = build_model(preset, nn.ReLU, seed=1)
+    assert not same_weights(relu, other)
+    # the swapped activation is the one that runs
+    with torch.no_grad():
+        y_relu, y_gem = relu.inference()(), gem.inference()()
+    y_relu, y_gem = (getattr(y, "logits", y) for y in (y_relu, y_gem))
+    assert not torch.allclose(y_relu, y_gem)
+
+
+@pytest.mark.parametrize("preset", TINY)
+def test_train_step_keeps_weights_at_zero_learning_rate(preset: str) -> None:
+    _need(preset)
+    m = build_model(preset, _gem)
+    before = {k: v.detach().clone() for k, v in m.model.named_parameters()}
+    loss = m.train_step()()
+    assert torch.isfinite(loss)
+    grads = [p.grad for p in m.model.parameters() if p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
+    assert all(torch.equal(v, before[k]) for k, v in m.model.named_parameters())
+    assert m.optimizer.state  # the optimizer did step (its state exists)
+
+
+def test_measure_model_gives_ratio_share_and_memory() -> None:
+    relu, gelu = build_model("resnet8_tiny", nn.ReLU), build_model("resnet8_tiny", nn.GELU)
+    res = measure_model(gelu, relu, "forward_backward", QUICK)
+    assert res["activation_sites"] == 7
+    assert res["activation_shapes"] == {"2x16x32x32": 3, "2x32x16x16": 2, "2x64x8x8": 2}
+    assert 0 < res["activation_share"] < 1
+    assert res["vs_relu"]["median"] > 0 and res["vs_relu"]["count"] >= 3
+    # GELU saves its input where ReLU's saved output is aliased by the next layer
+    assert res["memory"]["saved_bytes"] > res["memory"]["relu_saved_bytes"] > 0
+
+
+def test_bfloat16_inference_runs() -> None:
+    m = build_model("resnet8_tiny", nn.GELU, dtype="bfloat16")
+    assert m.inference()().dtype == torch.bfloat16
+
+
+def test_without_transformers_gpt2_is_skipped_with_the_reason(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "transformers", None)  # import raises ImportError
+    why = models.preset_missing("gpt2_tiny")
+    assert why and "gembench[models]" in why
+    with pytest.raises(ModelUnavailable, match="gembench\\[models\\]"):
+        build_model("gpt2_tiny", nn.ReLU)
+    assert models.preset_missing("resnet8_tiny") is None
