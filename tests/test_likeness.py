@@ -26,7 +26,7 @@ from gembench.cli import main
 def test_relu_is_its_own_distance_zero_and_half_dead() -> None:
     row = likeness(activation("relu"))
     assert all(row[k] == 0.0 for k in row if k.startswith("L"))
-    assert row["sup|f-relu|"] == 0.0
+    assert row["sup"] == 0.0
     assert all(row[f"dead s={s}"] == pytest.approx(0.5, abs=1e-12) for s in ("0.1", "1", "10"))
 
 
@@ -71,7 +71,7 @@ def test_se_gem_sup_is_its_saturation_at_minus_infinity() -> None:
 def test_lambda_gelu_error_falls_like_one_over_lambda() -> None:
     rows = lambda_gelu_table((4, 8, 16, 32, 64))
     lams = [r["lam"] for r in rows]
-    assert fitted_exponent(lams, [r["sup|f-relu|"] for r in rows]) == pytest.approx(-1, abs=1e-6)
+    assert fitted_exponent(lams, [r["sup"] for r in rows]) == pytest.approx(-1, abs=1e-6)
     # under N(0, 1) the gap's width also shrinks like 1/lam: L^p ~ lam^-(1 + 1/p)
     assert fitted_exponent(lams, [r["L1 s=1"] for r in rows]) == pytest.approx(-2, abs=0.02)
     assert fitted_exponent(lams, [r["L2 s=1"] for r in rows]) == pytest.approx(-1.5, abs=0.02)

@@ -199,7 +199,7 @@ def likeness(spec: Activation) -> dict[str, Any]:
     f0, d0 = reference(spec, np.zeros(1))
     sup, where = sup_gap(spec)
     row: dict[str, Any] = {"activation": spec.label, "f(0)": float(f0[0]),
-                           "f'(0)": float(d0[0]), "sup|f-relu|": sup, "at x": where}
+                           "f'(0)": float(d0[0]), "sup": sup, "at x": where}
     for p in NORMS:
         for s in SIGMAS:
             row[f"L{p} s={s:g}"] = lp_distance(spec, p, s)
@@ -222,7 +222,7 @@ def lambda_gelu_table(lams: Sequence[float] = (1, 2, 4, 8, 16, 32, 64, 128),
         spec = activation("lambda_gelu", lam=float(lam))
         sup = sup_gap(spec)[0]
         rows.append({"lam": float(lam), f"L1 s={sigma:g}": lp_distance(spec, 1, sigma),
-                     f"L2 s={sigma:g}": lp_distance(spec, 2, sigma), "sup|f-relu|": sup,
+                     f"L2 s={sigma:g}": lp_distance(spec, 2, sigma), "sup": sup,
                      "lam*sup": lam * sup})
     return rows
 
@@ -260,7 +260,7 @@ def _cell(v: Any) -> str:
         if math.isinf(v):
             return "+inf" if v > 0 else "-inf"
         return f"{v:.4g}"
-    return str(v)
+    return str(v).replace("|", "\\|")
 
 
 def likeness_markdown(rows: Sequence[dict[str, Any]]) -> str:
@@ -268,7 +268,7 @@ def likeness_markdown(rows: Sequence[dict[str, Any]]) -> str:
     if not rows:
         return ""
     cols = list(dict.fromkeys(k for r in rows for k in r))
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines = ["| " + " | ".join(_cell(c) for c in cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(_cell(r.get(c, "")) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
 
@@ -279,7 +279,8 @@ def likeness_report(names: Sequence[str] = ()) -> str:
     if unknown:
         raise ParameterError(f"unknown activation {unknown[0]!r}; expected one of "
                              f"{', '.join(CATALOG)}")
-    parts = ["ReLU-likeness (s = sigma of the N(0, s^2) input; dead = P(|f'| < 1e-3))",
+    parts = ["ReLU-likeness (sup = max |f - ReLU| over the line, at x; Lp: (E|f - ReLU|^p)^(1/p) "
+             "under N(0, s^2); dead = P(|f'| < 1e-3) under N(0, s^2))",
              likeness_markdown(likeness_table(paper_specs(names)))]
     if not names or "lambda_gelu" in names:
         parts += ["\nReplacing lambda-GELU by ReLU", likeness_markdown(lambda_gelu_table())]
