@@ -9,9 +9,15 @@ import torch
 from torch import nn
 
 import gembench
-from gembench.engine import models
+from gembench.engine import model_presets
 from gembench.engine.contexts import KernelActivation
-from gembench.engine.models import ModelUnavailable, build_model, measure_model, same_weights
+from gembench.engine.models import (
+    ModelUnavailable,
+    build_model,
+    kernel_activation,
+    measure_model,
+    same_weights,
+)
 from gembench.engine.policy import Timing
 
 QUICK = Timing(budget_s=0.2, min_samples=3, max_samples=20, warmup=1)
@@ -19,7 +25,7 @@ TINY = ["resnet8_tiny", "gpt2_tiny"]
 
 
 def _need(preset: str) -> None:
-    why = models.preset_missing(preset)
+    why = model_presets.preset_missing(preset)
     if why:
         pytest.skip(why)
 
@@ -86,8 +92,22 @@ def test_bfloat16_inference_runs() -> None:
 def test_without_transformers_gpt2_is_skipped_with_the_reason(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "transformers", None)  # import raises ImportError
-    why = models.preset_missing("gpt2_tiny")
+    why = model_presets.preset_missing("gpt2_tiny")
     assert why and "gembench[models]" in why
     with pytest.raises(ModelUnavailable, match="gembench\\[models\\]"):
         build_model("gpt2_tiny", nn.ReLU)
-    assert models.preset_missing("resnet8_tiny") is None
+    assert model_presets.preset_missing("resnet8_tiny") is None
+
+
+def test_one_kernel_per_shape_shared_by_every_call_site() -> None:
+    built = []
+
+    def build() -> object:
+        built.append(1)
+        return gembench.backend("torch_fused").build(gembench.activation("se_gem"),
+                                                     dtype="float32", device="cpu")
+
+    m = build_model("resnet8_tiny", kernel_activation(build))
+    m.train_step()()
+    m.inference()()
+    assert len(m.sites) == 7 and len(built) == 3  # 16x32x32, 32x16x16, 64x8x8

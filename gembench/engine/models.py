@@ -26,38 +26,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from gembench.backends.torch_common import TORCH_DTYPES
+from gembench.engine.model_presets import PRESETS, preset_missing
 
 ActivationFactory = Callable[[], nn.Module]
 
 
 class ModelUnavailable(Exception):
     """The model cannot be built here (an optional dependency is missing); says why."""
-
-
-@dataclass(frozen=True)
-class ModelPreset:
-    """A model family and its size options."""
-
-    name: str
-    family: str
-    options: dict[str, Any]
-    summary: str
-
-
-PRESETS: dict[str, ModelPreset] = {p.name: p for p in [
-    ModelPreset("gpt2_small_2l", "gpt2", {"n_layer": 2, "batch": 1, "seq": 128},
-                "GPT-2 small widths (768, 12 heads, vocab 50257), 2 layers, 1 x 128 tokens (CPU)"),
-    ModelPreset("gpt2_small", "gpt2", {"n_layer": 12, "batch": 8, "seq": 1024},
-                "GPT-2 small, 12 layers, 8 x 1024 tokens (GPU)"),
-    ModelPreset("gpt2_tiny", "gpt2", {"n_layer": 1, "n_embd": 64, "n_head": 2, "vocab": 512,
-                                      "batch": 1, "seq": 32}, "GPT-2 shape, tiny (tests)"),
-    ModelPreset("resnet56_b8", "resnet", {"blocks": 9, "batch": 8},
-                "ResNet-56 for CIFAR, batch 8 x 3 x 32 x 32 (CPU)"),
-    ModelPreset("resnet56", "resnet", {"blocks": 9, "batch": 128},
-                "ResNet-56 for CIFAR, batch 128 (GPU)"),
-    ModelPreset("resnet8_tiny", "resnet", {"blocks": 1, "batch": 2},
-                "ResNet-8 (one block per stage), batch 2 (tests)"),
-]}
 
 
 @dataclass
@@ -131,16 +106,31 @@ class Model:
                                       self.inputs[0])["saved_bytes"])
 
 
+class ShapeKernels(nn.Module):
+    """A call site running a backend kernel built for the shape it sees: compiled backends
+    compile once per static shape, so every call site sharing a ``cache`` shares one kernel
+    per shape (ResNet-56's 55 sites see 3 shapes). Learnable activation parameters are not
+    model parameters here (the optimizer does not step them)."""
+
+    def __init__(self, build: Callable[[], Any], cache: dict[tuple[int, ...], Any]) -> None:
+        super().__init__()
+        self.build, self.cache = build, cache
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        key = tuple(x.shape)
+        if key not in self.cache:
+            self.cache[key] = self.build()
+        return self.cache[key].forward(x)
+
+
+def kernel_activation(build: Callable[[], Any]) -> ActivationFactory:
+    """An activation factory for ``build_model`` from a kernel builder (``lambda:
+    backend.build(spec, dtype, device)``): one kernel per shape, shared by all call sites."""
+    cache: dict[tuple[int, ...], Any] = {}
+    return lambda: ShapeKernels(build, cache)
+
+
 # --------------------------------------------------------------------------- GPT-2
-
-
-def transformers_missing() -> str | None:
-    """Why the GPT-2 models cannot be built here, or None."""
-    try:
-        import transformers  # noqa: F401
-    except ImportError as exc:
-        return f"needs the optional extra gembench[models] (transformers): {exc}"
-    return None
 
 
 def _lm_loss(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
@@ -148,9 +138,6 @@ def _lm_loss(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor
 
 
 def _build_gpt2(opts: dict[str, Any], gen: torch.Generator) -> tuple[nn.Module, tuple, Any]:
-    why = transformers_missing()
-    if why:
-        raise ModelUnavailable(why)
     from transformers import GPT2Config, GPT2LMHeadModel
 
     vocab = opts.get("vocab", 50257)
@@ -256,20 +243,13 @@ class Family:
     build: Callable[[dict[str, Any], torch.Generator], tuple[nn.Module, tuple, Any]]
     swap: Callable[[nn.Module, ActivationFactory], list[nn.Module]]
     optimizer: Callable[[Any], torch.optim.Optimizer]
-    missing: Callable[[], str | None] = lambda: None
 
 
 FAMILIES: dict[str, Family] = {
-    "gpt2": Family(_build_gpt2, _gpt2_sites, lambda ps: torch.optim.AdamW(ps, lr=0.0),
-                   transformers_missing),
+    "gpt2": Family(_build_gpt2, _gpt2_sites, lambda ps: torch.optim.AdamW(ps, lr=0.0)),
     "resnet": Family(_build_resnet, _resnet_sites,
                      lambda ps: torch.optim.SGD(ps, lr=0.0, momentum=0.9)),
 }
-
-
-def preset_missing(preset: str) -> str | None:
-    """Why a preset cannot be built here (a missing optional dependency), or None."""
-    return FAMILIES[PRESETS[preset].family].missing()
 
 
 def build_model(preset: str, activation: ActivationFactory, dtype: str = "float32",
@@ -280,6 +260,9 @@ def build_model(preset: str, activation: ActivationFactory, dtype: str = "float3
     Raises :class:`ModelUnavailable` when an optional dependency is missing.
     """
     p = PRESETS[preset]
+    why = preset_missing(preset)
+    if why:
+        raise ModelUnavailable(why)
     fam = FAMILIES[p.family]
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
