@@ -13,14 +13,14 @@ import os
 import selectors
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from gembench import __version__
 from gembench.backends import backend
-from gembench.engine.environment import ALLOCATOR_SETTINGS, capture
+from gembench.engine.environment import ALLOCATOR_SETTINGS, allocator_environment, capture
 from gembench.engine.policy import Timing
 from gembench.plan.cases import Case
 from gembench.plan.suite import Suite
@@ -148,8 +148,7 @@ def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr:
     results = out_dir / "results.jsonl"
     cases = [c for c in suite.cases if matches(c, filter_expr)]
     if allocator:
-        cases = list({Case(**{**c.to_dict(), "shape": tuple(c.shape), "allocator": allocator}):
-                      None for c in cases})
+        cases = list({replace(c, allocator=allocator): None for c in cases})
     writer = ResultsWriter(results)
     done: set[str] = set()
     if results.exists() and results.stat().st_size:
@@ -162,7 +161,7 @@ def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr:
                            "resume into it")
         done = finished_cases(results)
     else:
-        writer.append(run_record(suite))
+        writer.append(run_record(suite, {c.allocator for c in cases}))
     todo = [c for c in cases if c.case_id not in done]
     groups: dict[Any, list[Case]] = {}
     for c in todo:
@@ -209,7 +208,7 @@ def suite_hash(suite: Suite) -> str | None:
     return file_sha256(suite.path) if suite.path else None
 
 
-def run_record(suite: Suite) -> dict[str, Any]:
+def run_record(suite: Suite, allocators: set[str] | None = None) -> dict[str, Any]:
     return {
         "kind": "run",
         "schema": SCHEMA_VERSION,
@@ -221,6 +220,7 @@ def run_record(suite: Suite) -> dict[str, Any]:
         "description": suite.description,
         "timing_policy": asdict(suite.timing),
         "seed": suite.seed,
+        "allocator_env": allocator_environment(sorted(allocators or ())),
         "environment": capture(suite.path),
     }
 

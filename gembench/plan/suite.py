@@ -19,8 +19,9 @@ from gembench.activations.catalog import CATALOG, ParameterError, activation
 from gembench.activations.dtypes import DTYPES
 from gembench.backends import backend_names
 from gembench.engine.policy import Timing
+from gembench.engine.registry import context_names, context_spec
 from gembench.plan import presets
-from gembench.plan.cases import PASSES, Case
+from gembench.plan.cases import CACHE_STATES, PASSES, Case
 
 
 class SuiteError(Exception):
@@ -61,7 +62,7 @@ def _schema() -> dict[str, Any]:
         "properties": {
             "name": {"type": "string"},
             "description": {"type": "string"},
-            "context": {"enum": ["elementwise", "mlp_block", "conv_block"]},
+            "context": {"enum": context_names()},
             "activations": {
                 "type": "array",
                 "minItems": 1,
@@ -90,8 +91,8 @@ def _schema() -> dict[str, Any]:
                 "minItems": 1,
                 "items": {
                     "anyOf": [
-                        {"enum": sorted(presets.ELEMENTWISE) + presets.ACTIVATION_PRESETS
-                                 + sorted(presets.MLP) + sorted(presets.CONV)},
+                        {"enum": sorted({n for c in context_names()
+                                         for n in context_spec(c).presets})},
                         _POS_INT,
                         {"type": "array", "items": _POS_INT, "minItems": 1},
                         {"type": "object", "additionalProperties": False,
@@ -106,6 +107,7 @@ def _schema() -> dict[str, Any]:
             "passes": _LIST_OR_ONE({"enum": list(PASSES)}),
             "threads": _LIST_OR_ONE(_POS_INT),
             "allocator": _LIST_OR_ONE({"enum": ["default", "caching"]}),
+            "cache": _LIST_OR_ONE({"enum": list(CACHE_STATES)}),
             "seed": {"type": "integer"},
             "timing": {
                 "type": "object",
@@ -119,7 +121,8 @@ def _schema() -> dict[str, Any]:
                     "min_sample_time_s": {"type": "number", "exclusiveMinimum": 0},
                     "timeout_s": {"type": "number", "exclusiveMinimum": 0},
                     "error_elements": _POS_INT,
-                "cuda_graphs": {"type": "boolean"},
+                    "cuda_graphs": {"type": "boolean"},
+                    "retry_busy": {"type": "integer", "minimum": 0},
                 },
             },
         },
@@ -251,29 +254,23 @@ def _shapes(items: list[Any], context: str, device: str, where: str,
             prefix: str) -> list[tuple[str, tuple[int, ...]]]:
     """(preset name or "", shape) for each shapes entry, resolved for a context and device."""
     out: list[tuple[str, tuple[int, ...]]] = []
-    names = {"elementwise": sorted(presets.ELEMENTWISE) + presets.ACTIVATION_PRESETS,
-             "mlp_block": sorted(presets.MLP), "conv_block": sorted(presets.CONV)}[context]
-    rank = {"mlp_block": 3, "conv_block": 4}.get(context)
+    ctx = context_spec(context)
+    names, rank = list(ctx.presets), ctx.rank
     for j, item in enumerate(items):
         key = f"{prefix}shapes[{j}]"
         if isinstance(item, str):
             if item not in names:
                 raise SuiteError(f"{where}: {key}: {item!r} is not a {context} preset; "
                                  f"expected one of {', '.join(names)}")
-            if item in presets.ELEMENTWISE:
-                out.append((item, presets.ELEMENTWISE[item]))
-            elif context == "elementwise":
-                out.append((item, presets.activation_preset(item, device)))
-            else:
-                out.append((item, presets.block_shape(item, device)))
+            out.append((item, ctx.resolve(item, device)))
         elif isinstance(item, dict):
             lo, hi = item["sweep"]
             out += [("", s) for s in presets.sweep(lo, hi)]
         else:
             shape = (item,) if isinstance(item, int) else tuple(item)
             if rank and len(shape) != rank:
-                what = "[tokens, d, d_ff]" if rank == 3 else "[batch, C, H, W]"
-                raise SuiteError(f"{where}: {key}: a {context} shape is {what}, found {item!r}")
+                raise SuiteError(f"{where}: {key}: a {context} shape is {ctx.shape_help}, "
+                                 f"found {item!r}")
             out.append(("", shape))
     return out
 
@@ -301,21 +298,23 @@ def _expand(data: dict[str, Any], where: str, prefix: str, device: str | None) -
     devices = [_resolve_device(d) for d in devices]
     cases: list[Case] = []
     context = data.get("context", "elementwise")
-    default_passes = list(PASSES) if context == "elementwise" else ["forward", "forward_backward"]
+    ctx = context_spec(context)
     shapes = {d: _shapes(data.get("shapes", ["1M"]), context, d, where, prefix) for d in devices}
     axes = itertools.product(
         devices, _as_list(data.get("dtypes", "float32")), range(len(shapes[devices[0]])),
         _as_list(data.get("threads", 1)), _as_list(data.get("allocator", "default")),
-        _as_list(data.get("passes", default_passes)), chosen,
+        _as_list(data.get("passes", list(ctx.passes))), chosen,
         [("relu", {}), *specs],  # the ReLU baseline is always included
+        _as_list(data.get("cache", list(ctx.default_cache))),
     )
-    for dev, dt, j, threads, alloc, pass_, be, (act, params) in axes:
+    for dev, dt, j, threads, alloc, pass_, be, (act, params), cache in axes:
         preset, shape = shapes[dev][j]
-        if context != "elementwise" and pass_ == "backward":
-            raise SuiteError(f"{where}: {prefix}passes: block contexts time forward and "
-                             "forward_backward, found backward")
-        cases.append(Case(be, act, params, dt, dev, shape, pass_, threads, alloc, context,
-                          preset))
+        if not ctx.allows(pass_):
+            raise SuiteError(f"{where}: {prefix}passes: the {context} context times "
+                             f"{', '.join(ctx.passes)}, found {pass_}")
+        cases.append(Case(backend=be, activation=act, params=params, dtype=dt, device=dev,
+                          shape=shape, pass_=pass_, threads=threads, allocator=alloc,
+                          context=context, cache=cache, preset=preset))
     return cases
 
 

@@ -82,7 +82,9 @@ def load_results(path: Path | str) -> tuple[Path, dict[str, Any], list[dict[str,
     """
     p = results_path(path)
     try:
-        run, cases = load_run(p)
+        run_rec, case_recs = load_run(p)
+        # compatibility until the report reads the typed records' attributes
+        run, cases = (run_rec.to_json() if run_rec else {}), [c.to_json() for c in case_recs]
     except UnicodeDecodeError:
         raise ResultsError(f"{p}: not a gembench results file (not UTF-8 text)") from None
     except ValueError as exc:  # a results schema this gembench does not read
