@@ -11,14 +11,16 @@ from torch import nn
 import gembench
 from gembench.engine import model_presets
 from gembench.engine.contexts import KernelActivation
+from gembench.engine.measure import measure_safely
 from gembench.engine.models import (
     ModelUnavailable,
     build_model,
     kernel_activation,
-    measure_model,
     same_weights,
 )
 from gembench.engine.policy import Timing
+from gembench.engine.registry import context_spec
+from gembench.plan.cases import Case
 
 QUICK = Timing(budget_s=0.2, min_samples=3, max_samples=20, warmup=1)
 TINY = ["resnet8_tiny", "gpt2_tiny"]
@@ -41,7 +43,6 @@ def test_resnet56_has_the_papers_architecture() -> None:
     assert len(m.sites) == 1 + 2 * 27  # stem + two per basic block, 3 stages x 9 blocks
     # 0.85M weights, He et al. table 6 (option A shortcuts carry none)
     assert sum(p.numel() for p in m.model.parameters()) == pytest.approx(0.85e6, rel=0.01)
-    assert m.model(m.inputs[0][:1]).shape == (1, 10)
 
 
 @pytest.mark.parametrize("preset", TINY)
@@ -73,15 +74,27 @@ def test_train_step_keeps_weights_at_zero_learning_rate(preset: str) -> None:
     assert m.optimizer.state  # the optimizer did step (its state exists)
 
 
-def test_measure_model_gives_ratio_share_and_memory() -> None:
-    relu, gelu = build_model("resnet8_tiny", nn.ReLU), build_model("resnet8_tiny", nn.GELU)
-    res = measure_model(gelu, relu, "forward_backward", QUICK)
-    assert res["activation_sites"] == 7
-    assert res["activation_shapes"] == {"2x16x32x32": 3, "2x32x16x16": 2, "2x64x8x8": 2}
-    assert 0 < res["activation_share"] < 1
-    assert res["vs_relu"]["median"] > 0 and res["vs_relu"]["count"] >= 3
+def _model_case(preset: str, activation: str = "gelu", **kw: object) -> Case:
+    return Case(backend="torch_eager", activation=activation, context="model", preset=preset,
+                shape=model_presets.PRESETS[preset].shape, **kw)
+
+
+def test_engine_times_the_model_against_its_relu_model() -> None:
+    out = measure_safely(_model_case("resnet8_tiny", pass_="forward_backward"), QUICK, 0)
+    assert out.status == "ok", out.reason
+    assert "7 call sites: 3 x [2, 16, 32, 32], 2 x [2, 32, 16, 16]" in out.pass_note
+    assert out.timing.ratio_to_relu.median > 0 and out.timing.ratio_to_relu.count >= 3
+    assert 0 < out.block.activation_share < 1
     # GELU saves its input where ReLU's saved output is aliased by the next layer
-    assert res["memory"]["saved_bytes"] > res["memory"]["relu_saved_bytes"] > 0
+    assert out.memory.saved_bytes > out.memory.relu_saved_bytes > 0
+    assert out.error.backward_eps is not None and out.error.recheck.ok
+
+
+def test_model_context_is_registered_with_its_presets() -> None:
+    ctx = context_spec("model")
+    assert set(ctx.presets) == set(model_presets.PRESETS)
+    assert ctx.resolve("gpt2_small_2l", "cpu") == (1, 128, 2)
+    assert ctx.allows("forward_backward") and not ctx.allows("backward")
 
 
 def test_bfloat16_inference_runs() -> None:
@@ -97,6 +110,8 @@ def test_without_transformers_gpt2_is_skipped_with_the_reason(
     with pytest.raises(ModelUnavailable, match="gembench\\[models\\]"):
         build_model("gpt2_tiny", nn.ReLU)
     assert model_presets.preset_missing("resnet8_tiny") is None
+    out = measure_safely(_model_case("gpt2_tiny"), QUICK, 0)
+    assert out.status == "skipped" and "gembench[models]" in out.reason
 
 
 def test_one_kernel_per_shape_shared_by_every_call_site() -> None:

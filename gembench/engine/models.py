@@ -293,34 +293,3 @@ PASSES: dict[str, Callable[[Model], Callable[[], Any]]] = {
     "forward": Model.inference,
     "forward_backward": Model.train_step,
 }
-
-
-def measure_model(case: Model, relu: Model | None, pass_: str, timing: Any,
-                  device: str = "cpu") -> dict[str, Any]:
-    """Time the case model's pass interleaved with the ReLU model's (same weights, same batch)
-    and with the activation alone at every call site; ratios are medians of per-round ratios.
-
-    ``pass_``: ``forward`` (inference) or ``forward_backward`` (the training step).
-    """
-    from gembench.engine.memory import peak_of
-    from gembench.engine.timing import CpuClock, CudaClock, interleaved, ratio_summary
-
-    fns = {"case": PASSES[pass_](case)}
-    if relu is not None:
-        fns["relu"] = PASSES[pass_](relu)
-    fns["activation"] = case.activation_alone(train=pass_ == "forward_backward")
-    clock = CudaClock() if device.startswith("cuda") else CpuClock()
-    res = interleaved(fns, clock, timing, main="case")
-    share = ratio_summary(res["activation"]["samples"], res["case"]["samples"])
-    out: dict[str, Any] = {
-        "timing": res, "activation_share": share["median"], "activation_share_q": share,
-        "activation_shapes": {"x".join(map(str, s)): n
-                              for s, n in case.activation_shapes().items()},
-        "activation_sites": len(case.sites),
-        "memory": {**peak_of(fns["case"], device), "saved_bytes": case.saved_bytes()},
-    }
-    if relu is not None:
-        out["vs_relu"] = ratio_summary(res["case"]["samples"], res["relu"]["samples"])
-        out["memory"]["relu_peak_bytes"] = peak_of(fns["relu"], device)["peak_bytes"]
-        out["memory"]["relu_saved_bytes"] = relu.saved_bytes()
-    return out
