@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from gembench.engine.blocks import BlockSubject
 from gembench.engine.model_presets import PRESETS, preset_missing
 from gembench.engine.registry import ContextSpec, register_context
 from gembench.engine.subject import (
@@ -23,8 +24,7 @@ from gembench.engine.subject import (
     kernel_pass,
     make_inputs,
 )
-from gembench.engine.timing import Interleaved
-from gembench.results.records import Block, Derived, Memory, TimingRecord
+from gembench.results.records import Derived, Memory, TimingRecord
 
 _BY_SHAPE = {p.shape: p.name for p in PRESETS.values()}
 
@@ -84,11 +84,9 @@ class ModelSubject(Subject):
     def elements(self) -> int:
         return sum(math.prod(s) * n for s, n in self.shapes.items())
 
-    def block(self, res: Interleaved) -> Block:
-        share = self.ratio(res, "activation", "case")
-        return Block(median=res.stats("case").median, activation=res.stats("activation"),
-                     activation_share=share.median, activation_share_q=share,
-                     activation_shape=list(self.act_shape))
+    # the case's median and the activation's share of it, as for the blocks (act_shape: the
+    # first call site's; the pass note lists them all)
+    block = BlockSubject.block
 
     def memory(self) -> Memory:
         from gembench.activations.dtypes import DTYPES
