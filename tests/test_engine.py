@@ -77,3 +77,31 @@ def test_suite_cache_key_and_defaults() -> None:
 def test_case_is_keyword_only() -> None:
     with pytest.raises(TypeError):
         Case("numpy", "gelu")  # type: ignore[misc]
+
+
+def test_the_worker_does_not_import_the_suite_layer() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, gembench.engine.worker, gembench.engine.measure\n"
+            "from gembench.engine.registry import context_names; context_names()\n"
+            "bad = {'yaml', 'jsonschema', 'gembench.plan.suite'} & set(sys.modules)\n"
+            "assert not bad, bad\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_last_level_cache_size_is_read_from_sysfs(tmp_path) -> None:
+    from gembench.engine.cache import CpuFlush, llc_size
+
+    for i, (level, kind, size) in enumerate([(1, "Data", "48K"), (1, "Instruction", "32K"),
+                                             (2, "Unified", "1024K"), (3, "Unified", "32M")]):
+        d = tmp_path / f"index{i}"
+        d.mkdir()
+        (d / "level").write_text(f"{level}\n")
+        (d / "type").write_text(f"{kind}\n")
+        (d / "size").write_text(f"{size}\n")
+    assert llc_size(tmp_path) == (32 * 1024**2, f"sysfs {tmp_path}/index*/size")
+    flush = CpuFlush(1 << 20, "test")
+    assert flush.nbytes == 2 << 20 and flush.buffer.nbytes == 2 << 20
+    flush()
+    assert int(flush.buffer[0]) == 1

@@ -24,7 +24,7 @@ from gembench.engine.registry import context_spec
 from gembench.engine.subject import CaseSkipped, Subject, SubjectArgs
 from gembench.engine.timing import CpuClock, CudaClock, Interleaved, cuda_graphed, interleaved
 from gembench.plan.cases import Case
-from gembench.results.records import Error, Outcome, Stats, TimingRecord
+from gembench.results.records import Error, Outcome, TimingRecord
 
 
 def make_clock(be: Backend, case: Case) -> Any:
@@ -118,8 +118,7 @@ def measure(case: Case, timing: Timing, seed: int = 0,
     clock = make_clock(be, case)
     res, note = _rounds(subject, clock, timing, case)
     rec = _timing_record(subject, res, clock, timing, note)
-    if hasattr(subject, "extra_timing"):
-        subject.extra_timing(clock, rec)
+    subject.extra_timing(clock, rec)
     error.recheck = subject.recheck()
 
     out = Outcome(status="ok", timing=rec, memory=subject.memory(), error=error,
@@ -165,4 +164,4 @@ def measure_safely(case: Case, timing: Timing, seed: int,
     return out
 
 
-__all__ = ["CaseSkipped", "Stats", "make_clock", "measure", "measure_safely"]
+__all__ = ["CaseSkipped", "accuracy_gate", "make_clock", "measure", "measure_safely"]

@@ -4,6 +4,10 @@ A context (``elementwise``, ``mlp_block``, ``conv_block``, ...) is one :class:`C
 registered with :func:`register_context` in its own module; suites, the plan and the engine
 look it up here instead of dispatching on its name. Registration must not import torch (suite
 loading runs without it): the ``subject`` builder imports what it needs when called.
+
+A new context is one ``register_context(ContextSpec(...))`` call in its own module, with a
+:class:`gembench.engine.subject.Subject` subclass as its ``subject``; the module is loaded by
+listing it in :data:`BUILTIN_MODULES` (or by importing it before the suite is read).
 """
 
 from __future__ import annotations

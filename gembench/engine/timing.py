@@ -104,6 +104,11 @@ class CudaClock:
         return start.elapsed_time(end) / 1e3 / number
 
 
+def summarize(samples: list[float]) -> dict[str, Any]:
+    """:meth:`Stats.from_samples` as a record dict (for records built by hand, e.g. tests)."""
+    return Stats.from_samples(samples).to_json()
+
+
 def calibrate(fn: Callable[[], Any], clock: Any, timing: Timing) -> int:
     """Calls per sample so that one sample lasts at least ``timing.min_sample_time_s``
     (one when the clock times single calls)."""
@@ -207,4 +212,5 @@ def cuda_graphed(fns: dict[str, Callable[[], Any]]) -> tuple[dict[str, Callable[
     return out, note
 
 
-__all__ = ["CpuClock", "CudaClock", "Interleaved", "calibrate", "cuda_graphed", "interleaved"]
+__all__ = ["CpuClock", "CudaClock", "Interleaved", "calibrate", "cuda_graphed", "interleaved",
+           "summarize"]
