@@ -15,7 +15,6 @@ al.). Dropout is 0 so both models compute the same thing on the same batch.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -282,11 +281,6 @@ def same_weights(a: Model, b: Model) -> bool:
     sa, sb = dict(a.model.named_parameters()), dict(b.model.named_parameters())
     keys = [k for k in sa if ".act" not in k and not k.startswith("act")]
     return bool(keys) and all(k in sb and torch.equal(sa[k], sb[k]) for k in keys)
-
-
-def activation_elements(m: Model) -> int:
-    """Elements the activation sees in one forward, summed over call sites."""
-    return sum(math.prod(s) * n for s, n in m.activation_shapes().items())
 
 
 PASSES: dict[str, Callable[[Model], Callable[[], Any]]] = {
