@@ -83,7 +83,8 @@ def test_engine_times_the_model_against_its_relu_model() -> None:
     out = measure_safely(_model_case("resnet8_tiny", pass_="forward_backward"), QUICK, 0)
     assert out.status == "ok", out.reason
     assert "7 call sites: 3 x [2, 16, 32, 32], 2 x [2, 32, 16, 16]" in out.pass_note
-    assert out.timing.ratio_to_relu.median > 0 and out.timing.ratio_to_relu.count >= 3
+    ratio = out.timing.ratio_to_relu  # per-round ratios of two different models: never exactly 1
+    assert ratio.median > 0 and ratio.median != 1.0 and ratio.count >= 3
     assert 0 < out.block.activation_share < 1
     # GELU saves its input where ReLU's saved output is aliased by the next layer
     assert out.memory.saved_bytes > out.memory.relu_saved_bytes > 0
