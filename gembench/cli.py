@@ -188,6 +188,16 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def cmd_likeness(args: argparse.Namespace) -> int:
+    from gembench.activations.likeness import likeness_report
+
+    try:
+        print(likeness_report(args.activations))
+    except _acts.ParameterError as exc:
+        raise UserError(str(exc)) from None
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gembench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -233,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
                                         "in dtype epsilons, over every activation")
     p.add_argument("backends", nargs="*", help="backends (default: all available)")
     p.set_defaults(func=cmd_accuracy)
+
+    p = sub.add_parser("likeness", help="distance to ReLU (L1, L2, sup), dead-gradient share, "
+                                        "f(0), f'(0) at the papers' parameters")
+    p.add_argument("activations", nargs="*", help="activation names (default: all)")
+    p.set_defaults(func=cmd_likeness)
 
     p = sub.add_parser("crosscheck", help="re-time ok hot cases with torch.utils.benchmark, a "
                                           "fresh process per case (no RESULTS: a small suite)")

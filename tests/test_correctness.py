@@ -12,7 +12,7 @@ from conftest import SPEC_ARGS, spec_id
 
 import gembench
 import gembench.activations.ops
-from gembench.activations.accuracy import error_in_eps, max_error
+from gembench.activations.accuracy import error_in_eps, max_error, tolerances
 from gembench.activations.accuracy_inputs import check_inputs
 from gembench.activations.dtypes import DTYPES
 from gembench.activations.ops import NumpyOps
@@ -55,7 +55,7 @@ def _run(backend_name: str, arg: tuple, dt: str, seed: int):
     xn, dyn = be.from_numpy(x, dt, "cpu"), be.from_numpy(dy, dt, "cpu")
     y = be.to_numpy(kern.forward(xn))
     dx, pgrads = kern.grads(xn, dyn)
-    return spec, d, x, dy, y, be.to_numpy(dx), pgrads
+    return spec, d, x, dy, y, be.to_numpy(dx), pgrads, tolerances(kern, d)
 
 
 def _explain(err: np.ndarray, x: np.ndarray, got: np.ndarray, ref: np.ndarray) -> str:
@@ -66,21 +66,24 @@ def _explain(err: np.ndarray, x: np.ndarray, got: np.ndarray, ref: np.ndarray) -
 @pytest.mark.parametrize(("backend_name", "arg", "dt"), list(_cases()))
 def test_forward_and_backward_match_reference(backend_name, arg, dt):
     seed = SEED ^ zlib.crc32(f"{backend_name}/{dt}/{arg}".encode())
-    spec, d, x, dy, y, dx, pgrads = _run(backend_name, arg, dt, seed)
+    spec, d, x, dy, y, dx, pgrads, (ftol, btol, note) = _run(backend_name, arg, dt, seed)
+    # gembench's own formulas meet the dtype's bound; only torch.nn.functional declares more
+    assert (ftol, btol) == (d.forward_tol, d.backward_tol) or (
+        note and backend_name.startswith("torch") and spec.name in ("gelu_tanh", "silu", "mish"))
     ref_y, ref_d = gembench.reference(spec, x)
     rel = spec.definition.relative_accuracy
     err_f = error_in_eps(y, ref_y, d, rel)
     where = f" [GEMBENCH_TEST_SEED={SEED}]"
-    assert err_f.max() <= d.forward_tol, "forward " + _explain(err_f, x, y, ref_y) + where
+    assert err_f.max() <= ftol, "forward " + _explain(err_f, x, y, ref_y) + where
     ref_dx = dy * ref_d
     err_b = error_in_eps(dx, ref_dx, d, rel)
-    assert err_b.max() <= d.backward_tol, "backward " + _explain(err_b, x, dx, ref_dx) + where
+    assert err_b.max() <= btol, "backward " + _explain(err_b, x, dx, ref_dx) + where
     assert set(pgrads) == ({"s"} if spec.learnable else set())
     if spec.learnable:
         ref_ds = reference_param_grads(spec, x, dy)["s"]
         terms = np.abs(spec.param_grad_terms(NumpyOps(np.float64), x, dy)["s"])
         got = float(np.asarray(be_to_float(pgrads["s"])))
-        assert abs(got - ref_ds) <= d.backward_tol * d.eps * terms.sum(), (got, ref_ds)
+        assert abs(got - ref_ds) <= btol * d.eps * terms.sum(), (got, ref_ds)
 
 
 def be_to_float(v):
@@ -107,3 +110,21 @@ def test_relative_accuracy_catches_tiny_errors_at_eps_scale():
     x = np.array([1e-6, 2e-6])
     ref, _ = gembench.reference(spec, x)
     assert max_error(ref * 1.001, ref, d, spec) > d.forward_tol
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "torch_eager", "torch_fused", "onnxruntime",
+                                          "triton"])
+def test_describe_names_the_formulation(backend_name):
+    """Reports show which formulation a figure measured: one division for gem, two for se_gem,
+    torch.nn.functional's own kernel for the eager baselines."""
+    be = gembench.backend(backend_name)
+    for name, expected in [("gem", "1 division"), ("se_gem", "2 divisions"), ("relu", "")]:
+        spec = gembench.activation(name)
+        if be.unsupported(spec, "float32", "cpu"):
+            pytest.skip(be.unsupported(spec, "float32", "cpu"))
+        facts = be.build(spec, "float32", "cpu").describe()
+        assert expected in facts["formulation"] and "select" not in facts["formulation"].replace(
+            "no select", ""), facts["formulation"]
+    if backend_name == "torch_eager":
+        facts = be.build(gembench.activation("gelu"), "float32", "cpu").describe()
+        assert facts["formulation"].startswith("torch.nn.functional.gelu")

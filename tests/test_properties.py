@@ -192,6 +192,29 @@ class RecordingOps(MpOps):
         return object.__getattribute__(self, name)
 
 
+class SelectCountingOps(MpOps):
+    """MpOps that counts calls of ``where`` (a select: tens of times a multiply on CPU)."""
+
+    def __init__(self):
+        super().__init__(30)
+        self.selects = 0
+
+    def where(self, c, a, b):
+        self.selects += 1
+        return super().where(c, a, b)
+
+
+@pytest.mark.parametrize("arg", SPEC_ARGS, ids=spec_id)
+def test_no_formula_selects(arg):
+    spec = gembench.activation(arg[0], **arg[1])
+    ops = SelectCountingOps()
+    for x in (-1e4, -3.0, -1e-5, 0.0, 1e-5, 3.0, 1e4):
+        spec.forward(ops, mpmath.mpf(x))
+        spec.derivative(ops, mpmath.mpf(x))
+        spec.param_grad_terms(ops, mpmath.mpf(x), mpmath.mpf(1))
+    assert ops.selects == 0
+
+
 @pytest.mark.parametrize("arg", SPEC_ARGS, ids=spec_id)
 def test_transcendental_free_claim_matches_what_the_formula_calls(arg):
     spec = gembench.activation(arg[0], **arg[1])
@@ -203,21 +226,38 @@ def test_transcendental_free_claim_matches_what_the_formula_calls(arg):
 
 
 @pytest.mark.parametrize("name,params,message", [
-    ("gem", {"N": 0}, "N must be a positive integer"),
+    ("gem", {"N": 0}, r"N must be a positive integer, at most 64, got 0$"),
     ("gem", {"N": 1.5}, "N must be a positive integer"),
     ("gem", {"N": True}, "N must be a positive integer"),
-    ("e_gem", {"eps": 0.0}, "eps must be a number > 0"),
+    ("gem", {"N": 1e308}, r"N must be a positive integer, at most 64, got 1e\+308$"),
+    ("gem", {"N": 10**400}, r"N must be a positive integer, at most 64, got 100000000000\.\.\."),
+    ("gem", {"N": 65}, r"N must be a positive integer, at most 64, got 65"),
+    ("e_gem", {"eps": 0.0}, r"eps must be a number > 0, in \[1e-30, 1e\+30\], got 0.0"),
     ("e_gem", {"eps": float("nan")}, "eps must be a number > 0"),
     ("se_gem", {"eps": -1e-4}, "eps must be a number > 0"),
-    ("lambda_gelu", {"lam": 0.99}, "lam must be a number >= 1"),
-    ("lambda_gelu_learnable", {"t": 0.0}, "t must be a number > 0"),
-    ("lambda_gelu_learnable", {"s": float("inf")}, "s must be a finite number"),
+    ("se_gem", {"eps": 1e-300}, r"eps must be a number > 0, in \[1e-30, 1e\+30\], got 1e-300"),
+    ("lambda_gelu", {"lam": 0.99}, r"lam must be a number >= 1, at most 1e15, got 0.99"),
+    ("lambda_gelu_learnable", {"t": 0.0}, "t must be a number > 0, got 0.0"),
+    ("lambda_gelu_learnable", {"s": float("inf")}, r"s must be a finite number, \|s\| <= 1e\+30"),
+    ("lambda_gelu_learnable", {"s": 2000.0, "t": 0.1}, r"s/t must be at most 10000"),
     ("gem", {"eps": 1e-4}, "unknown parameter 'eps'"),
     ("swish", {}, "unknown activation 'swish'"),
 ])
 def test_bad_parameters_are_clear_errors(name, params, message):
-    with pytest.raises(ParameterError, match=message):
+    with pytest.raises(ParameterError, match=message) as info:
         gembench.activation(name, **params)
+    assert len(str(info.value)) < 200 and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("s", [-200.0, -1e30, 1000.0])
+def test_learnable_lambda_is_stable_for_any_allowed_s(s):
+    """Issue 12: s = -200 overflowed math.exp; lam and sigma(s/t) are now computed stably."""
+    spec = gembench.activation("lambda_gelu_learnable", s=s, t=0.1)
+    z = s / 0.1
+    assert spec.p.lam == pytest.approx(1.0 + float(mpmath.log1p(mpmath.exp(z))), rel=1e-15)
+    assert spec.p.sig == pytest.approx(float(1 / (1 + mpmath.exp(-z))), rel=1e-15, abs=0)
+    y, d = gembench.reference(spec, np.array([-3.0, 0.5, 3.0]))
+    assert np.all(np.isfinite(y)) and np.all(np.isfinite(d))
 
 
 def test_integral_float_N_is_accepted_as_int():

@@ -1,9 +1,9 @@
 """The activation catalog: each activation is one declarative :class:`ActivationDef`.
 
 Formulas follow ``shared/spec/activations.md`` and are written once against an array-namespace
-adapter (:mod:`gembench.activations.ops`), in algebraic forms that stay finite wherever the
-true value is finite (no overflowing intermediate, no ``inf/inf``, no ``0*inf``, even in
-untaken ``where`` branches, so that autograd through them stays clean).
+adapter (:mod:`gembench.activations.ops`), in branch-free algebraic forms (clamps, never a
+select) that stay finite wherever the true value is finite: no overflowing intermediate, no
+``inf/inf``, no ``0*inf``, also in what autograd forms through them.
 
 The GEM formulas are reconstructed from the paper's published properties (its text is not
 available here): gate g(x) = u/(1+u), u = (x/eps)^(2N), for x > 0, and
@@ -21,36 +21,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gembench.activations.ops import INV_SQRT_2PI, SQRT_HALF, ipow
+from gembench.activations.params import (
+    EPS,
+    LAM,
+    LEARNABLE_S,
+    LEARNABLE_T,
+    N,
+    Param,
+    ParameterError,
+    learnable_constraint,
+)
+
+__all__ = ["CATALOG", "CHECK_CONFIGS", "Activation", "ActivationDef", "Param", "ParameterError",
+           "activation", "activation_names"]
 
 Formula = Callable[[Any, Any, Any], Any]
-
-
-class ParameterError(ValueError):
-    """An activation parameter is unknown or outside its allowed range."""
-
-
-@dataclass(frozen=True)
-class Param:
-    """One activation parameter: default, type and allowed range."""
-
-    name: str
-    default: float
-    requirement: str  # human text, e.g. "a positive integer"
-    check: Callable[[Any], bool]
-    integer: bool = False
-    doc: str = ""
-
-    def validate(self, activation: str, value: Any) -> float:
-        ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if ok_type and self.integer and isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if ok_type and self.integer and not isinstance(value, int):
-            ok_type = False
-        if not ok_type or not math.isfinite(value) or not self.check(value):
-            raise ParameterError(
-                f"{activation}: parameter {self.name} must be {self.requirement}, got {value!r}"
-            )
-        return value
 
 
 @dataclass(frozen=True)
@@ -65,6 +50,10 @@ class ActivationDef:
     transcendental_free: bool = False
     relative_accuracy: bool = False  # accurate relative to |f| down to the dtype's tiny
     param_grads: Callable[[Any, Any, Any, Any], dict[str, Any]] | None = None
+    #: a check across parameters: the problem in words, or None when they are fine
+    constraint: Callable[[Mapping[str, float]], str | None] | None = None
+    #: how the formulas are evaluated (shown with each case, e.g. "1 division, no select")
+    formulation: str = ""
     extra_bytes: Mapping[str, int] = field(default_factory=dict)  # per pass, beyond x/y/dy/dx
 
 
@@ -130,8 +119,9 @@ class _Params:
         self.__dict__.update(params)
         if "s" in params:
             z = params["s"] / params["t"]
-            self.sig = 1.0 / (1.0 + math.exp(-z))
-            self.lam = 1.0 + (z + math.log1p(math.exp(-z)) if z > 0 else math.log1p(math.exp(z)))
+            e = math.exp(-abs(z))  # never overflows, for any s/t
+            self.sig = 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
+            self.lam = 1.0 + max(z, 0.0) + math.log1p(e)
 
 
 def _fmt(v: float) -> str:
@@ -139,8 +129,11 @@ def _fmt(v: float) -> str:
 
 
 # --------------------------------------------------------------------------- shared pieces
+# No formula selects with ``where``: clamps (``clip``, ``relu``) keep every intermediate finite
+# and every branch is a sum of terms that vanish outside their half-line.
 
-_Z_CLIP = 40.0  # |z| beyond which z*phi(z) == 0 even in float64
+_Z_CLIP = 40.0  # |z| beyond which Phi(z) is exactly 0 or 1 and z*phi(z) == 0, even in float64
+# (lam <= 1e15, so lam * 40 squared stays finite in float32)
 
 
 def _cdf(ops: Any, z: Any) -> Any:
@@ -152,59 +145,66 @@ def _pdf(ops: Any, z: Any) -> Any:
     return INV_SQRT_2PI * ops.exp(-0.5 * z * z)
 
 
-def _zphi(ops: Any, z: Any) -> Any:
-    """z * phi(z), with z clipped so it never forms inf * 0."""
-    zc = ops.clip(z, -_Z_CLIP, _Z_CLIP)
-    return zc * _pdf(ops, zc)
-
-
 # --------------------------------------------------------------------------- baselines
 
 
 def _relu_f(ops: Any, x: Any, p: Any) -> Any:
-    return ops.where(x > 0, x, 0.0)
+    return ops.relu(x)
 
 
 def _relu_d(ops: Any, x: Any, p: Any) -> Any:
-    return ops.where(x > 0, 1.0, 0.0)
+    return ops.step(x)
+
+
+def _lgelu_z(ops: Any, x: Any, p: Any) -> tuple[Any, Any, Any]:
+    """(xc, z, lam): xc = clip(x, -40, 40) and z = lam xc. For lam >= 1, Phi(lam x) is exactly 0
+    or 1 beyond |x| = 40, and the bounds do not depend on lam (a learnable lam's gradient then
+    gets no large, cancelling terms from them)."""
+    lam = getattr(p, "lam", 1.0)
+    xc = ops.clip(x, -_Z_CLIP, _Z_CLIP)
+    return xc, lam * xc, lam
 
 
 def _lgelu_f(ops: Any, x: Any, p: Any) -> Any:
-    # Phi(z) is exactly 0 or 1 for |z| > 40; evaluating x*Phi only in between keeps autograd
-    # from forming (x*dy)*phi(z) = inf*0 for |x| near the dtype's max.
-    lam = getattr(p, "lam", 1.0)
-    z = lam * x
-    mid = ops.abs(z) <= _Z_CLIP
-    xm = ops.where(mid, x, 0.0)
-    return ops.where(z > _Z_CLIP, x, xm * _cdf(ops, lam * xm))
+    # x Phi(lam x) = xc Phi(lam xc) + max(x - 40, 0): the second term is x - 40 beyond the clip
+    # and 0 elsewhere, so autograd never forms (x dy) phi(z) = inf * 0 for |x| near the dtype's
+    # max. clamp passes the gradient at x = 40 itself, where clip's is 0.
+    xc, z, _lam = _lgelu_z(ops, x, p)
+    return xc * _cdf(ops, z) + ops.clamp(x - _Z_CLIP, 0.0, math.inf)
 
 
 def _lgelu_d(ops: Any, x: Any, p: Any) -> Any:
-    z = getattr(p, "lam", 1.0) * x
-    return _cdf(ops, z) + _zphi(ops, z)
+    _xc, z, _lam = _lgelu_z(ops, x, p)
+    return _cdf(ops, z) + z * _pdf(ops, z)
 
 
 def _lgelu_learnable_grads(ops: Any, x: Any, dy: Any, p: Any) -> dict[str, Any]:
     # dL/ds = sum dy * x^2 phi(lam x) * sigma(s/t) / t, with x^2 phi(z) = z * (z phi(z)) / lam^2
-    zc = ops.clip(p.lam * x, -_Z_CLIP, _Z_CLIP)
-    return {"s": dy * (zc * zc * _pdf(ops, zc)) * (p.sig / (p.t * p.lam * p.lam))}
+    _xc, z, lam = _lgelu_z(ops, x, p)
+    return {"s": dy * (z * z * _pdf(ops, z)) * (p.sig / (p.t * lam * lam))}
 
 
 _K_TANH = math.sqrt(2.0 / math.pi)
 _A_TANH = 0.044715
-_TANH_CLIP = 20.0  # tanh(k (x + a x^3)) == +-1 exactly beyond this, in every dtype
+_TANH_CLIP = 20.0  # sigmoid(2 k (x + 0.044715 x^3)) == 0 or 1 beyond this, in every dtype
+
+
+def _gelu_tanh_a(ops: Any, x: Any) -> tuple[Any, Any]:
+    xc = ops.clip(x, -_TANH_CLIP, _TANH_CLIP)
+    return xc, _K_TANH * (xc + _A_TANH * xc * xc * xc)
 
 
 def _gelu_tanh_f(ops: Any, x: Any, p: Any) -> Any:
-    xc = ops.clip(x, -_TANH_CLIP, _TANH_CLIP)
-    t = ops.tanh(_K_TANH * (xc + _A_TANH * xc * xc * xc))
-    return 0.5 * x * (1.0 + t)
+    # 0.5 (1 + tanh a) = sigmoid(2a): accurate in both tails (1 + tanh a cancels for a < 0)
+    _xc, a = _gelu_tanh_a(ops, x)
+    return x * ops.sigmoid(2.0 * a)
 
 
 def _gelu_tanh_d(ops: Any, x: Any, p: Any) -> Any:
-    xc = ops.clip(x, -_TANH_CLIP, _TANH_CLIP)
-    t = ops.tanh(_K_TANH * (xc + _A_TANH * xc * xc * xc))
-    return 0.5 * (1.0 + t) + 0.5 * xc * (1.0 - t * t) * _K_TANH * (1.0 + 3.0 * _A_TANH * xc * xc)
+    # 0.5 (1 - tanh^2 a) = 2 sigmoid(2a) sigmoid(-2a): no cancellation where |tanh a| ~ 1
+    xc, a = _gelu_tanh_a(ops, x)
+    s = ops.sigmoid(2.0 * a)
+    return s + 2.0 * xc * s * ops.sigmoid(-2.0 * a) * (_K_TANH * (1.0 + 3.0 * _A_TANH * xc * xc))
 
 
 def _silu_f(ops: Any, x: Any, p: Any) -> Any:
@@ -212,136 +212,133 @@ def _silu_f(ops: Any, x: Any, p: Any) -> Any:
 
 
 def _silu_d(ops: Any, x: Any, p: Any) -> Any:
-    s = ops.sigmoid(x)
-    return s * (1.0 + x * (1.0 - s))
+    return ops.sigmoid(x) * (1.0 + x * ops.sigmoid(-x))  # 1 - sigmoid(x) without cancelling
+
+
+_MISH_HI = 40.0  # tanh(softplus(x)) == 1 and x (1 - tanh^2) sigmoid(x) ~ 0 beyond, in float64
+_MISH_LO = -1000.0  # exp(x) == 0 below, in every dtype
+
+
+def _mish_parts(ops: Any, x: Any) -> tuple[Any, Any, Any, Any]:
+    """tanh(softplus(x)) = n/(n+2), n = e (e + 2), e = exp(x): (xc, e, n, r = 1/(n+2))."""
+    xc = ops.clip(x, _MISH_LO, _MISH_HI)
+    e = ops.exp(xc)
+    n = e * (e + 2.0)
+    return xc, e, n, ops.recip(n + 2.0)
 
 
 def _mish_f(ops: Any, x: Any, p: Any) -> Any:
-    return x * ops.tanh(ops.softplus(x))
+    _xc, _e, n, r = _mish_parts(ops, x)
+    return x * (n * r)
 
 
 def _mish_d(ops: Any, x: Any, p: Any) -> Any:
-    t = ops.tanh(ops.softplus(x))
-    return t + x * ops.sigmoid(x) * (1.0 - t * t)
+    # 1 - tanh^2 = 4 (n+1) r^2 and n + 1 = (1 + e)^2, so x sigmoid(x) (1 - tanh^2) =
+    # 4 x e (1 + e) r^2: nothing cancels, and the grouping keeps it from under/overflowing.
+    xc, e, n, r = _mish_parts(ops, x)
+    return n * r + ((4.0 * xc) * (e * r)) * ((1.0 + e) * r)
 
 
 # --------------------------------------------------------------------------- GEM family
-# Positive half, u = (x/eps)^(2N), g = u/(1+u). Two algebraic forms, each free of overflow:
-#   0 < x <= eps:  y = x * u/(1+u),      1 - g = 1/(1+u)      (u <= 1)
-#   x > eps:       y = x / (1 + p),      1 - g = p/(1+p)      (p = (eps/x)^(2N) <= 1)
+# Branch-free. With s = x/eps, the positive half uses t = clip(s, 0, T), u = t^(2N): the gate
+# g = u/(1+u), y = relu(x) g, f' = g (1 + 2N (1-g)), 1 - g = 1/(1+u). T is where the gate is
+# already 1 in the compute dtype (u(T) >= 16/eps_dtype), so the power never overflows. One
+# division, r = 1/(1+u).
+#
+# se_gem's negative half, w = -x/eps, keeps its tail f' ~ (2N+1) w^-(2N+2) accurate with
+# a = min(w, 1), b = eps/max(-x, eps) = 1/max(w, 1), A = a^(2N+1), B = b^(2N+1):
+#   y = -eps A / (A + B),  f' = (2N+1) a^(2N) b^(2N+2) / (A + B)^2
+# (w <= 1: b = 1; w >= 1: a = 1, numerator and denominator divided by w^(2N+1)). The halves
+# share one denominator D = u + A + B (u = 0 for x <= 0; A = 0, B = 1 for x >= 0): two
+# divisions, 1/D and b. At -x = eps autograd takes the gradient from a (clamp passes it at
+# its bound) and none from b (max(-x, eps) = eps + relu(-x - eps): relu's is 0 at 0), so the
+# kink is counted once. b is formed in x's units so that autograd's chain never scales a
+# subnormal intermediate up by 1/eps (it does for f' < tiny/eps near 0, as any x/eps).
 
 
-def _gem_pos_parts(ops: Any, x: Any, n2: int, eps: float) -> tuple[Any, Any, Any, Any]:
-    small = (x > 0) & (x <= eps)
-    big = x > eps
-    u = ipow(ops.where(small, x, 0.0) / eps, n2)
-    xb = ops.where(big, x, eps)
-    q = ipow(eps / xb, n2)
-    return small, big, u, (xb, q)
+def _gate_clamp(ops: Any, n2: int) -> Any:
+    """T with T^(2N) >= 16/eps: beyond it the gate u/(1+u) rounds to 1 in the compute dtype."""
+    return (16.0 / ops.eps) ** (1.0 / n2)
 
 
-def _gem_pos_f(ops: Any, x: Any, n2: int, eps: float) -> Any:
-    small, big, u, (xb, q) = _gem_pos_parts(ops, x, n2, eps)
-    xs = ops.where(small, x, 0.0)
-    # x > eps: y = x - x q/(1+q) = x - eps r^(2N-1)/(1+q), r = eps/x, so no intermediate is
-    # ever larger than x (autograd would otherwise form dy*x*q' = inf*0 near the dtype's max).
-    r = eps / xb
-    corr = eps * ipow(r, n2 - 1) / (1.0 + q)  # n2 = 2N >= 2
-    return ops.where(big, xb - corr, ops.where(small, xs * u / (1.0 + u), 0.0))
+def _scaled(x: Any, eps: float) -> Any:
+    return x if eps == 1.0 else x * (1.0 / eps)
 
 
-def _gem_pos_d(ops: Any, x: Any, n2: int, eps: float) -> Any:
-    _small, big, u, (_xb, q) = _gem_pos_parts(ops, x, n2, eps)
-    g = ops.where(big, 1.0 / (1.0 + q), u / (1.0 + u))
-    h = ops.where(big, q / (1.0 + q), 1.0 / (1.0 + u))  # 1 - g without cancellation
-    return ops.where(x > 0, g * (1.0 + n2 * h), 0.0)
+def _gem_parts(ops: Any, x: Any, n2: int, eps: float) -> tuple[Any, Any]:
+    """(u, r): u = clip(x/eps, 0, T)^(2N) and r = 1/(1+u)."""
+    u = ipow(ops.clip(_scaled(x, eps), 0.0, _gate_clamp(ops, n2)), n2)
+    return u, ops.recip(1.0 + u)
 
 
 def _gem_f(ops: Any, x: Any, p: Any) -> Any:
-    return _gem_pos_f(ops, x, 2 * p.N, 1.0)
+    u, r = _gem_parts(ops, x, 2 * p.N, getattr(p, "eps", 1.0))
+    return ops.relu(x) * (u * r)
 
 
 def _gem_d(ops: Any, x: Any, p: Any) -> Any:
-    return _gem_pos_d(ops, x, 2 * p.N, 1.0)
+    n2 = 2 * p.N
+    u, r = _gem_parts(ops, x, n2, getattr(p, "eps", 1.0))
+    return (u * r) * (1.0 + n2 * r)
 
 
-def _egem_f(ops: Any, x: Any, p: Any) -> Any:
-    return _gem_pos_f(ops, x, 2 * p.N, p.eps)
-
-
-def _egem_d(ops: Any, x: Any, p: Any) -> Any:
-    return _gem_pos_d(ops, x, 2 * p.N, p.eps)
-
-
-# Negative half of se_gem, w = -x/eps, v = w^(2N+1):
-#   -eps <= x < 0:  y = -eps v/(1+v),         f' = (2N+1) w^(2N) / (1+v)^2
-#   x < -eps:       y = -eps/(1+r),           f' = (2N+1) s^(2N+2) / (1+r)^2,  s = 1/w, r = s^(2N+1)
-
-
-def _se_neg_parts(ops: Any, x: Any, m: int, eps: float) -> tuple[Any, Any, Any, Any]:
-    near = (x < 0) & (x >= -eps)
-    far = x < -eps
-    w = ops.where(near, x, 0.0) * (-1.0 / eps)
-    s = eps / ops.where(far, -x, eps)
-    return near, far, w, s
+def _se_parts(ops: Any, x: Any, p: Any) -> tuple[Any, ...]:
+    """(u, a^2N, -A, b, B, r) as in the comment above; -a = clip(x/eps, -1, 0) saves a negation
+    (A = a^(2N+1) is odd in a)."""
+    n2 = 2 * p.N
+    s = _scaled(x, p.eps)
+    u = ipow(ops.clip(s, 0.0, _gate_clamp(ops, n2)), n2)
+    neg_a = ops.clamp(s, -1.0, 0.0)
+    b = ops.clamp(p.eps * ops.recip(p.eps + ops.relu((-p.eps) - x)), -math.inf, 1.0)
+    a2n = ipow(neg_a, n2)
+    neg_big_a, big_b = a2n * neg_a, ipow(b, n2 + 1)
+    return u, a2n, neg_big_a, b, big_b, ops.recip((u + big_b) - neg_big_a)
 
 
 def _segem_f(ops: Any, x: Any, p: Any) -> Any:
-    m = 2 * p.N + 1
-    _near, far, w, s = _se_neg_parts(ops, x, m, p.eps)
-    v = ipow(w, m)
-    neg = ops.where(far, -p.eps / (1.0 + ipow(s, m)), -p.eps * v / (1.0 + v))
-    return ops.where(x < 0, neg, _gem_pos_f(ops, x, 2 * p.N, p.eps))
+    u, _a2n, neg_big_a, _b, _big_b, r = _se_parts(ops, x, p)
+    return ops.relu(x) * (u * r) + p.eps * (neg_big_a * r)
 
 
 def _segem_d(ops: Any, x: Any, p: Any) -> Any:
-    m = 2 * p.N + 1
-    _near, far, w, s = _se_neg_parts(ops, x, m, p.eps)
-    w2n = ipow(w, m - 1)
-    v = w2n * w
-    s2n1 = ipow(s, m)
-    d_near = m * w2n / ((1.0 + v) * (1.0 + v))
-    d_far = m * (s2n1 * s) / ((1.0 + s2n1) * (1.0 + s2n1))
-    neg = ops.where(far, d_far, d_near)
-    return ops.where(x < 0, neg, _gem_pos_d(ops, x, 2 * p.N, p.eps))
+    n2 = 2 * p.N
+    u, a2n, _neg_big_a, b, big_b, r = _se_parts(ops, x, p)
+    return (u * r) * (1.0 + n2 * r) + (n2 + 1) * a2n * ((big_b * b) * r) * r
 
 
 # --------------------------------------------------------------------------- parameters
 
-
-def _positive_int(name: str, default: int, doc: str) -> Param:
-    return Param(name, default, "a positive integer", lambda v: v >= 1, integer=True, doc=doc)
-
-
-_N = _positive_int("N", 1, "gate shape is 2N")
-_EPS = Param("eps", 1e-4, "a number > 0", lambda v: v > 0, doc="scale epsilon")
-_LAM = Param("lam", 1.0, "a number >= 1", lambda v: v >= 1, doc="lambda, sharpness")
-_S = Param("s", 0.0, "a finite number", lambda v: True, doc="learnable pre-parameter")
-_T = Param("t", 0.1, "a number > 0", lambda v: v > 0, doc="temperature")
-
+_RATIONAL_1 = "branch-free rational: clip + 1 division, no select"
+_RATIONAL_2 = "branch-free rational: clip/relu + 2 divisions, no select"
+_PHI = "x Phi(lam x) via erfc; clip, no select"
 
 CATALOG: dict[str, ActivationDef] = {
     d.name: d
     for d in [
         ActivationDef("relu", "max(x, 0)", _relu_f, _relu_d, transcendental_free=True,
-                      relative_accuracy=True),
-        ActivationDef("gelu", "x * Phi(x)", _lgelu_f, _lgelu_d),
+                      relative_accuracy=True, formulation="max(x, 0); f' = (x > 0)"),
+        ActivationDef("gelu", "x * Phi(x)", _lgelu_f, _lgelu_d, formulation=_PHI),
         ActivationDef("gelu_tanh", "0.5 x (1 + tanh(k (x + 0.044715 x^3)))", _gelu_tanh_f,
-                      _gelu_tanh_d),
-        ActivationDef("silu", "x * sigmoid(x)", _silu_f, _silu_d),
-        ActivationDef("mish", "x * tanh(softplus(x))", _mish_f, _mish_d),
+                      _gelu_tanh_d, formulation="x sigmoid(2a); f' from sigmoid(+-2a)"),
+        ActivationDef("silu", "x * sigmoid(x)", _silu_f, _silu_d,
+                      formulation="x sigmoid(x); f' from sigmoid(+-x)"),
+        ActivationDef("mish", "x * tanh(softplus(x))", _mish_f, _mish_d,
+                      formulation="x n/(n+2), n = e^x (e^x + 2); 1 exp, 1 division"),
         ActivationDef("lambda_gelu", "x * Phi(lam x), lam >= 1", _lgelu_f, _lgelu_d,
-                      params=(_LAM,)),
+                      params=(LAM,), formulation=_PHI),
         ActivationDef("lambda_gelu_learnable", "x * Phi(lam x), lam = 1 + softplus(s / t)",
-                      _lgelu_f, _lgelu_d, params=(_S, _T), param_grads=_lgelu_learnable_grads),
+                      _lgelu_f, _lgelu_d, params=(LEARNABLE_S, LEARNABLE_T),
+                      param_grads=_lgelu_learnable_grads, constraint=learnable_constraint,
+                      formulation=_PHI),
         ActivationDef("gem", "x^(2N+1) / (1 + x^(2N)) for x > 0, else 0", _gem_f, _gem_d,
-                      params=(_N,), transcendental_free=True, relative_accuracy=True),
-        ActivationDef("e_gem", "x^(2N+1) / (eps^(2N) + x^(2N)) for x > 0, else 0", _egem_f,
-                      _egem_d, params=(_N, _EPS), transcendental_free=True,
-                      relative_accuracy=True),
+                      params=(N,), transcendental_free=True, relative_accuracy=True,
+                      formulation=_RATIONAL_1),
+        ActivationDef("e_gem", "x^(2N+1) / (eps^(2N) + x^(2N)) for x > 0, else 0", _gem_f,
+                      _gem_d, params=(N, EPS), transcendental_free=True,
+                      relative_accuracy=True, formulation=_RATIONAL_1),
         ActivationDef("se_gem", "e_gem(x) for x >= 0; -eps v/(1+v), v = (-x/eps)^(2N+1), x < 0",
-                      _segem_f, _segem_d, params=(_N, _EPS), transcendental_free=True,
-                      relative_accuracy=True),
+                      _segem_f, _segem_d, params=(N, EPS), transcendental_free=True,
+                      relative_accuracy=True, formulation=_RATIONAL_2),
     ]
 }
 
@@ -360,6 +357,9 @@ def activation(name: str, **params: Any) -> Activation:
         allowed = ", ".join(known) or "none"
         raise ParameterError(f"{name}: unknown parameter {unknown[0]!r} (parameters: {allowed})")
     bound = {q.name: q.validate(name, params.get(q.name, q.default)) for q in d.params}
+    problem = d.constraint(bound) if d.constraint else None
+    if problem:
+        raise ParameterError(f"{name}: {problem}")
     return Activation(d, bound)
 
 

@@ -40,6 +40,9 @@ class NumpyKernel(Kernel):
             terms = self.spec.param_grad_terms(self.ops, xc, dyc)
         return dx, {k: np.sum(v, dtype=np.float64) for k, v in terms.items()}
 
+    def describe(self) -> dict[str, Any]:
+        return {"formulation": self.spec.definition.formulation + "; analytic backward"}
+
 
 class NumpyBackend(Backend):
     name = "numpy"

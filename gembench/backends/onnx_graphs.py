@@ -11,26 +11,24 @@ Baselines use the operator a framework exporter emits: ``relu`` is one ``Relu`` 
 dtype is float32, the catalog's composition otherwise. Backward graphs are always the catalog's
 analytic derivative.
 
-Operator mapping: where/abs/exp/tanh/softplus/clip are Where/Abs/Exp/Tanh/Softplus/Clip,
-log1p(a) is Log(1 + a), erfc(a) is 1 - Erf(a). Two functions are composed instead, because
-ONNX Runtime's own kernels are accurate only in absolute terms where the catalog's formulas
-need more (measured; see the methods): sigmoid(a) is 1 / (1 + Exp(-a)) in every dtype, and
-float64 tanh(a) is built from Exp for |a| > 0.55.
+Operator mapping: where/abs/exp/tanh/softplus/clip/relu/recip are Where/Abs/Exp/Tanh/Softplus/
+Clip/Relu/Reciprocal (clamp is Clip too), step(a) is Cast(Greater(a, 0)), log1p(a) is
+Log(1 + a), erfc(a) is 1 - Erf(a). The catalog's formulas never select (ONNX Runtime's CPU
+``Where`` is scalar code). sigmoid(a) is composed as 1 / (1 + Exp(-a)), because ONNX Runtime's
+own Sigmoid is accurate only in absolute terms where the catalog's formulas need more (see
+:meth:`OnnxOps.sigmoid`).
 
 Half-precision inputs (float16, bfloat16) are cast to float32, computed there and cast back
 once, as frameworks do; float32 and float64 compute natively.
 
-The transcendental-free check counts operators (:func:`op_counts`), as built and after ONNX
-Runtime's own graph optimisation (:func:`ort_optimized_model`), and names the ones that are
-not rational arithmetic (:func:`transcendental_ops`).
+The transcendental-free check counts operators (:mod:`gembench.backends.onnx_report`, whose
+functions this module re-exports), as built and after ONNX Runtime's own graph optimisation,
+and names the ones that are not rational arithmetic.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -38,6 +36,16 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from gembench.activations.catalog import Activation
+from gembench.backends.onnx_report import (  # noqa: F401 (re-exported: the graphs' facts)
+    RATIONAL_OPS,
+    TRANSCENDENTAL_OPS,
+    graph_report,
+    op_counts,
+    ort_optimized_model,
+    ort_session_options,
+    transcendental_ops,
+    unclassified_ops,
+)
 
 #: the opset gembench asks for: the first with a ``Gelu`` operator.
 PREFERRED_OPSET = 20
@@ -60,26 +68,6 @@ COMPUTE_DTYPE: dict[str, str] = {
     "bfloat16": "float32",
 }
 _NP_COMPUTE = {"float64": np.float64, "float32": np.float32}
-_TANH_EXP_FROM = 0.55  # float64 tanh(a) from exp beyond |a| > this (see OnnxOps.tanh)
-
-#: Operators that are not rational arithmetic (exp/log/erf/trig families, roots, powers, and
-#: the fused activation operators built on them, including ONNX Runtime's contrib fusions).
-TRANSCENDENTAL_OPS: frozenset[str] = frozenset({
-    "Exp", "Log", "Erf", "Tanh", "Pow", "Sqrt", "Sigmoid", "Softplus", "Gelu",
-    "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
-    "Elu", "Selu", "Celu", "Mish", "Swish", "Softmax", "LogSoftmax", "Hardmax",
-    "FastGelu", "BiasGelu", "QuickGelu", "BiasFastGelu", "GeluGrad", "FastGeluGrad",
-    "BiasGeluGrad_dX", "BiasFastGeluGrad_dX", "QuickGeluGrad", "SigmoidGrad", "TanhGrad",
-    "SoftplusGrad",
-})
-#: Operators that are rational arithmetic, comparisons, selection or bookkeeping.
-RATIONAL_OPS: frozenset[str] = frozenset({
-    "Add", "Sub", "Mul", "Div", "Neg", "Abs", "Reciprocal", "Sign",
-    "Where", "Greater", "GreaterOrEqual", "Less", "LessOrEqual", "Equal", "And", "Or", "Not",
-    "Xor", "Max", "Min", "Clip", "Relu", "LeakyRelu", "Cast", "Identity", "Constant",
-    "ReduceSum", "Reshape", "Shape", "Expand", "Squeeze", "Unsqueeze",
-})
-
 
 # --------------------------------------------------------------------------- symbolic values
 
@@ -211,6 +199,7 @@ class OnnxOps:
     def __init__(self, builder: GraphBuilder) -> None:
         self.b = builder
         self.dtype = builder.compute
+        self.eps = float(np.finfo(builder.np_dtype).eps)
 
     def where(self, c: Any, a: Any, b: Any) -> Sym:
         return self.b.op("Where", self.b.lift(c), self.b.lift(a), self.b.lift(b))
@@ -225,16 +214,7 @@ class OnnxOps:
         return self.b.op("Log", 1.0 + self.b.lift(a))
 
     def tanh(self, a: Any) -> Sym:
-        a = self.b.lift(a)
-        if self.b.compute != "float64":
-            return self.b.op("Tanh", a)
-        # ONNX Runtime's CPU float64 Tanh is up to ~7 ulp off near +-1 (measured), which the
-        # catalog's 1 - t^2 amplifies past the float64 tolerance (gelu_tanh backward). For
-        # |a| > 0.55 (|t| > 0.5) use 1 - 2/(exp(2|a|) + 1): Exp is 1 ulp, nothing cancels, and
-        # exp overflowing to inf gives exactly 1. Below, Tanh itself is accurate.
-        m = self.abs(a)
-        t = 1.0 - 2.0 / (self.exp(2.0 * m) + 1.0)
-        return self.where(m > _TANH_EXP_FROM, self.where(a < 0, -t, t), self.b.op("Tanh", a))
+        return self.b.op("Tanh", self.b.lift(a))
 
     def erfc(self, a: Any) -> Sym:
         # ONNX has no Erfc: 1 - erf(a) is exact in absolute terms, not relative in the far
@@ -254,6 +234,17 @@ class OnnxOps:
 
     def clip(self, a: Any, lo: float, hi: float) -> Sym:
         return self.b.op("Clip", self.b.lift(a), self.b.lift(lo), self.b.lift(hi))
+
+    def relu(self, a: Any) -> Sym:
+        return self.b.op("Relu", self.b.lift(a))
+
+    clamp = clip  # no autograd here: the two differ only in their gradient at the bounds
+
+    def step(self, a: Any) -> Sym:
+        return self.b.op("Cast", self.b.lift(a) > 0.0, to=self.b.elem)
+
+    def recip(self, a: Any) -> Sym:
+        return self.b.op("Reciprocal", self.b.lift(a))
 
 
 # --------------------------------------------------------------------------- models
@@ -398,90 +389,3 @@ def backward_model(spec: Activation, dtype: str, opset: int | None = None) -> on
             "compute_dtype": b.compute}
     return _model(b, [_vi("x", elem), _vi("dy", elem)], outputs, opset,
                   f"{spec.label} backward ({dtype})", meta)
-
-
-# --------------------------------------------------------------------------- op counts
-
-
-def op_counts(model: onnx.ModelProto) -> dict[str, int]:
-    """Number of nodes per operator in the model's graph (subgraphs included); operators from
-    another domain than ai.onnx are keyed ``domain.Op`` (e.g. ``com.microsoft.QuickGelu``)."""
-    counts: Counter[str] = Counter()
-
-    def visit(graph: onnx.GraphProto) -> None:
-        for node in graph.node:
-            key = node.op_type if node.domain in ("", "ai.onnx") else \
-                f"{node.domain}.{node.op_type}"
-            counts[key] += 1
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.GRAPH:
-                    visit(attr.g)
-                for g in attr.graphs:
-                    visit(g)
-
-    visit(model.graph)
-    return dict(sorted(counts.items()))
-
-
-def _bare(op: str) -> str:
-    return op.rsplit(".", 1)[-1]
-
-
-def transcendental_ops(counts: Mapping[str, int]) -> list[str]:
-    """The operators in ``counts`` that are not rational arithmetic (sorted)."""
-    return sorted(op for op, n in counts.items() if n and _bare(op) in TRANSCENDENTAL_OPS)
-
-
-def unclassified_ops(counts: Mapping[str, int]) -> list[str]:
-    """Operators known to be neither rational nor transcendental: a transcendental-free claim
-    is only proven when this is empty too."""
-    return sorted(op for op, n in counts.items()
-                  if n and _bare(op) not in TRANSCENDENTAL_OPS and _bare(op) not in RATIONAL_OPS)
-
-
-def ort_session_options(threads: int | None = None) -> Any:
-    """The session options gembench runs with: ORT_ENABLE_ALL, spinning off (ONNX Runtime
-    shares the process with torch), ``threads`` intra-op threads (None: ORT's default)."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.intra_op_num_threads = int(threads or 0)
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    so.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    so.log_severity_level = 3  # errors only (saving an ENABLE_ALL model warns otherwise)
-    return so
-
-
-def ort_optimized_model(model: onnx.ModelProto,
-                        session_options: Callable[[], Any] | None = None,
-                        providers: Iterable[str] = ("CPUExecutionProvider",)) -> onnx.ModelProto:
-    """The model as ONNX Runtime's graph optimisation leaves it (saved through
-    ``SessionOptions.optimized_model_filepath`` into a temporary directory and loaded back)."""
-    import onnxruntime as ort
-
-    so = (session_options or ort_session_options)()
-    with tempfile.TemporaryDirectory(prefix="gembench-ort-") as tmp:
-        path = os.path.join(tmp, "optimized.onnx")
-        so.optimized_model_filepath = path
-        ort.InferenceSession(model.SerializeToString(), so, providers=list(providers))
-        return onnx.load(path)
-
-
-def graph_report(model: onnx.ModelProto,
-                 session_options: Callable[[], Any] | None = None,
-                 providers: Iterable[str] = ("CPUExecutionProvider",)) -> dict[str, Any]:
-    """Op counts as built and after ONNX Runtime's optimisation, and the non-rational ops in
-    either (``transcendental_ops``) or unclassified (``unclassified_ops``)."""
-    built = op_counts(model)
-    optimized = op_counts(ort_optimized_model(model, session_options, providers))
-    return {
-        "nodes_built": built,
-        "nodes_optimized": optimized,
-        "transcendental_ops": sorted(set(transcendental_ops(built))
-                                     | set(transcendental_ops(optimized))),
-        "unclassified_ops": sorted(set(unclassified_ops(built))
-                                   | set(unclassified_ops(optimized))),
-    }

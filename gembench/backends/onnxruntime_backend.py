@@ -160,6 +160,8 @@ class OrtKernel(Kernel):
                 "onnxruntime": ort.__version__,
                 "opset": self.opset,
                 "forward_op": native_op(self.spec, self.dtype, self.opset) or "catalog formula",
+                "formulation": (native_op(self.spec, self.dtype, self.opset)
+                                or self.spec.definition.formulation) + "; analytic backward graph",
                 "compute_dtype": self.compute,
                 "graph_optimization_level": _LEVEL,
                 "intra_op_threads": opt.intra_op_num_threads,

@@ -119,6 +119,8 @@ class CompileKernel(AutogradKernel):
         self.backend_name = backend_name
         self.params = inner.params  # grads() differentiates w.r.t. what the compiled code reads
         self.domain, self.domain_note = inner.domain, inner.domain_note
+        self.tolerance = getattr(inner, "tolerance", {})
+        self.tolerance_note = getattr(inner, "tolerance_note", "")
         self._graphs: dict[tuple[bool, bool, bool], _Graph] = {}
         self.first_call_s: float | None = None
         self.recompiles = 0
@@ -210,6 +212,7 @@ class CompileKernel(AutogradKernel):
 
         on_cpu = torch.device(self.device).type == "cpu"
         return {
+            "formulation": self.inner.describe().get("formulation", ""),
             "compile_first_call_s": self.first_call_s,
             "first_call_s_by_graph": {g.name: g.first_call_s for g in self._graphs.values()},
             "recompiles": self.recompiles,

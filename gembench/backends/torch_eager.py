@@ -26,6 +26,16 @@ FUNCTIONAL = {
 }
 
 
+#: Measured worst errors of torch.nn.functional's own kernels exceed gembench's 16-eps bound
+#: (3 x 400K inputs of the correctness set, torch 2.13 CPU: float64 backward 42.6 eps for
+#: gelu_tanh, 18.1 silu, 19.3 mish; float32 backward 17.0 gelu_tanh): declared, with margin.
+FUNCTIONAL_TOLERANCE: dict[str, dict[str, tuple[float, float]]] = {
+    "gelu_tanh": {"float64": (16, 64), "float32": (16, 32)},
+    "silu": {"float64": (16, 32)},
+    "mish": {"float64": (16, 32)},
+}
+
+
 class AutogradKernel(Kernel):
     """A kernel whose forward is a differentiable torch function; grads come from autograd."""
 
@@ -57,6 +67,11 @@ class EagerKernel(AutogradKernel):
         self.fn = FUNCTIONAL.get(spec.name)
         if self.params:
             self.fn = self._learnable
+        self.tolerance: dict[str, tuple[float, float]] = {}
+        self.tolerance_note = ""
+        if self.fn is not None and spec.name in FUNCTIONAL_TOLERANCE:
+            self.tolerance = FUNCTIONAL_TOLERANCE[spec.name]
+            self.tolerance_note = "torch.nn.functional's kernel, measured (not gembench's formula)"
         limit = torch.finfo(compute_dtype(dtype)).max
         if spec.name == "gelu":
             self.domain = limit / 4
@@ -73,6 +88,18 @@ class EagerKernel(AutogradKernel):
         if self.fn is not None:
             return self.fn(x)
         return self.spec.forward(self.ops, x.to(self.compute)).to(x.dtype)
+
+    @property
+    def formulation(self) -> str:
+        if self.fn is not None and not self.params:
+            return f"torch.nn.functional.{self.spec.name} (torch's own kernel)"
+        return self.spec.definition.formulation
+
+    def describe(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {"formulation": self.formulation}
+        if self.tolerance:
+            facts["declared_tolerance"] = {k: list(v) for k, v in self.tolerance.items()}
+        return facts
 
 
 class EagerBackend(TorchBackend):

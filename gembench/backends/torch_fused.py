@@ -50,6 +50,9 @@ class FusedKernel(AutogradKernel):
     def forward(self, x: torch.Tensor, out: Any = None) -> torch.Tensor:
         return _FusedFunction.apply(x, self, self.params.get("s"))
 
+    def describe(self) -> dict[str, Any]:
+        return {"formulation": self.spec.definition.formulation + "; analytic backward"}
+
 
 class FusedBackend(TorchBackend):
     name = "torch_fused"

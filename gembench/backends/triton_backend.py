@@ -143,6 +143,7 @@ class TritonKernel(AutogradKernel):
         if self.tk.INTERPRET:
             fwd = bwd = self.tk.INTERPRETER_CONFIG
         return {
+            "formulation": self.tk.FORMULATION[self.spec.name] + "; one-pass backward kernel",
             "block_size": fwd[0] if fwd else None,
             "num_warps": fwd[1] if fwd else None,
             "backward_block_size": bwd[0] if bwd else None,

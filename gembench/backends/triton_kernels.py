@@ -4,9 +4,10 @@ Import this module only after ``TRITON_INTERPRET`` has its final value: ``triton
 at decoration time whether a kernel is compiled or run by the interpreter (:data:`INTERPRET`).
 
 Layout: one ``@triton.jit`` device function per activation and pass (``_relu_fwd``,
-``_gem_pos_bwd``, ...), written in the same numerically stable algebraic forms as
-:mod:`gembench.activations.catalog`, and two elementwise kernels that pick one of them with the
-compile-time string ``ACT``, so each activation compiles to its own specialised kernel:
+``_gem_pos_bwd``, ... in :mod:`gembench.backends.triton_math`), written in the same numerically
+stable algebraic forms as :mod:`gembench.activations.catalog`, and two elementwise kernels
+that pick one of them with the compile-time string ``ACT``, so each activation compiles to its
+own specialised kernel:
 
 - :func:`_forward_kernel`: reads x, computes in float32, writes y in the input dtype;
 - :func:`_backward_kernel`: reads x and dy, writes dx = dy * f'(x) in one pass; for
@@ -29,7 +30,6 @@ relative to Phi's value in the far left tail; Triton's portable math has no erfc
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +37,27 @@ from typing import Any
 import torch
 import triton
 import triton.language as tl
+
+from gembench.backends.triton_math import (
+    _cdf,
+    _clip_z,
+    _gelu_tanh_bwd,
+    _gelu_tanh_fwd,
+    _gem_pos_bwd,
+    _gem_pos_fwd,
+    _learnable_lam,
+    _lgelu_bwd,
+    _lgelu_fwd,
+    _mish_bwd,
+    _mish_fwd,
+    _pdf,
+    _relu_bwd,
+    _relu_fwd,
+    _se_gem_bwd,
+    _se_gem_fwd,
+    _silu_bwd,
+    _silu_fwd,
+)
 
 #: True when the kernels run in Triton's interpreter (decided once, at import).
 INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
@@ -47,6 +68,21 @@ ACTIVATIONS = (
     "gem", "e_gem", "se_gem",
 )
 
+_GEM_1 = "branch-free rational: clamp + 1 division, no select"
+#: how each kernel evaluates its activation (shown in the backend's facts).
+FORMULATION = {
+    "relu": "tl.maximum(x, 0); f' = (x > 0)",
+    "gelu": "x Phi(x) via erf; clamp, no select",
+    "gelu_tanh": "tanh from exp(-2|a|), 1 - tanh^2 without cancellation",
+    "silu": "sigmoid from exp(-|x|)",
+    "mish": "x n/(n+2), n = e^x (e^x + 2); 1 exp, 1 division",
+    "lambda_gelu": "x Phi(lam x) via erf; clamp, no select",
+    "lambda_gelu_learnable": "x Phi(lam x) via erf; clamp, no select; in-kernel dL/ds partials",
+    "gem": _GEM_1,
+    "e_gem": _GEM_1,
+    "se_gem": "branch-free rational: clamp/max + 2 divisions, no select",
+}
+
 # (BLOCK, num_warps). On a GPU the autotuner picks per (n_elements, activation, N, dtype); the
 # interpreter runs a single fixed configuration (timing there means nothing).
 GPU_CONFIGS = ((1024, 4), (2048, 4), (2048, 8), (4096, 8), (8192, 16))
@@ -54,78 +90,6 @@ INTERPRETER_CONFIG = (1024, 4)
 CONFIGS = (INTERPRETER_CONFIG,) if INTERPRET else GPU_CONFIGS
 MIN_BLOCK = min(block for block, _ in CONFIGS)
 
-# Globals read by @triton.jit functions must be constexpr.
-_SQRT_HALF = tl.constexpr(math.sqrt(0.5))
-_INV_SQRT_2PI = tl.constexpr(1.0 / math.sqrt(2.0 * math.pi))
-_K_TANH = tl.constexpr(math.sqrt(2.0 / math.pi))
-_A_TANH = tl.constexpr(0.044715)
-_TANH_CLIP = tl.constexpr(20.0)  # tanh(k (x + 0.044715 x^3)) == +-1 exactly beyond this
-_Z_CLIP = tl.constexpr(40.0)  # |z| beyond which Phi(z) is exactly 0 or 1 and z*phi(z) == 0
-_MISH_CLIP = tl.constexpr(20.0)  # tanh(softplus(x)) == 1 exactly in float32 beyond this
-
-
-# --------------------------------------------------------------------------- shared helpers
-
-
-@triton.jit
-def _ipow(a, n: tl.constexpr):
-    """a**n for a compile-time positive integer n, as repeated multiplication."""
-    r = a
-    for _ in tl.static_range(n - 1):
-        r = r * a
-    return r
-
-
-@triton.jit
-def _div(a, b):
-    """IEEE round-to-nearest division (the default fp32 division on NVIDIA is approximate and
-    may flush subnormals; the GEM family promises relative accuracy down to them)."""
-    return tl.math.div_rn(a, b)
-
-
-@triton.jit
-def _clamp(x, lo, hi):
-    return tl.minimum(tl.maximum(x, lo), hi)
-
-
-@triton.jit
-def _sigmoid_parts(x):
-    """(sigmoid(x), 1 - sigmoid(x)), both accurate in both tails, never overflowing."""
-    e = tl.exp(-tl.abs(x))
-    inv = 1.0 / (1.0 + e)
-    pos = x >= 0
-    s = tl.where(pos, inv, e * inv)
-    sc = tl.where(pos, e * inv, inv)
-    return s, sc
-
-
-@triton.jit
-def _cdf(z):
-    """Standard normal CDF."""
-    return 0.5 + 0.5 * tl.math.erf(z * _SQRT_HALF)
-
-
-@triton.jit
-def _pdf(z):
-    return _INV_SQRT_2PI * tl.exp(-0.5 * z * z)
-
-
-@triton.jit
-def _clip_z(x, lam):
-    """(z, zc): z = lam*x with x first clipped so z never overflows (lam >= 1, so |z| > 40
-    exactly when |lam x| > 40), and zc = z clipped to +-40."""
-    z = lam * _clamp(x, -_Z_CLIP - 1.0, _Z_CLIP + 1.0)
-    return z, _clamp(z, -_Z_CLIP, _Z_CLIP)
-
-
-@triton.jit
-def _learnable_lam(s_ptr, t):
-    """(lam, sigmoid(s/t)) for lam = 1 + softplus(s/t), from the parameter s in memory."""
-    z = tl.load(s_ptr).to(tl.float32) / t
-    e = tl.exp(-tl.abs(z))
-    lam = 1.0 + tl.maximum(z, 0.0) + tl.log(1.0 + e)
-    sig = tl.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-    return lam, sig
 
 
 @triton.jit
@@ -154,162 +118,6 @@ def _store_f32(ptr, offs, v, mask, BF16_BITS: tl.constexpr):
         tl.store(ptr + offs, v.to(ptr.dtype.element_ty), mask=mask)
 
 
-# --------------------------------------------------------------------------- baselines
-
-
-@triton.jit
-def _relu_fwd(x):
-    return tl.where(x > 0, x, 0.0)
-
-
-@triton.jit
-def _relu_bwd(x):
-    return tl.where(x > 0, 1.0, 0.0)
-
-
-@triton.jit
-def _lgelu_fwd(x, lam):
-    """x * Phi(lam x); exactly x above z = 40 and 0 below -40 (no overflowing lam * x)."""
-    z, zc = _clip_z(x, lam)
-    return tl.where(z > _Z_CLIP, x, tl.where(z < -_Z_CLIP, 0.0, x * _cdf(zc)))
-
-
-@triton.jit
-def _lgelu_bwd(x, lam):
-    """Phi(lam x) + lam x phi(lam x), with z clipped so z*phi(z) never forms inf * 0."""
-    _, zc = _clip_z(x, lam)
-    return _cdf(zc) + zc * _pdf(zc)
-
-
-@triton.jit
-def _tanh_parts(x):
-    """For a = k (xc + 0.044715 xc^3): (1 + tanh a, 1 - tanh^2 a, xc), free of cancellation."""
-    xc = _clamp(x, -_TANH_CLIP, _TANH_CLIP)
-    a = _K_TANH * (xc + _A_TANH * xc * xc * xc)
-    e = tl.exp(-2.0 * tl.abs(a))
-    q = 2.0 * e / (1.0 + e)  # 1 - |tanh a|
-    one_plus_t = tl.where(a >= 0, 2.0 - q, q)
-    return one_plus_t, q * (2.0 - q), xc
-
-
-@triton.jit
-def _gelu_tanh_fwd(x):
-    one_plus_t, _, _ = _tanh_parts(x)
-    return 0.5 * x * one_plus_t
-
-
-@triton.jit
-def _gelu_tanh_bwd(x):
-    one_plus_t, sech2, xc = _tanh_parts(x)
-    return 0.5 * one_plus_t + 0.5 * xc * sech2 * _K_TANH * (1.0 + 3.0 * _A_TANH * xc * xc)
-
-
-@triton.jit
-def _silu_fwd(x):
-    s, _ = _sigmoid_parts(x)
-    return x * s
-
-
-@triton.jit
-def _silu_bwd(x):
-    s, sc = _sigmoid_parts(x)
-    return s * (1.0 + x * sc)
-
-
-@triton.jit
-def _mish_parts(x):
-    """(tanh(softplus x), 1 - tanh^2(softplus x)) = (n/(n+2), 4(n+1)/(n+2)^2), n = e^x(e^x+2)."""
-    ex = tl.exp(tl.minimum(x, _MISH_CLIP))
-    n = ex * (ex + 2.0)
-    d = n + 2.0
-    return n / d, 4.0 * (n + 1.0) / (d * d)
-
-
-@triton.jit
-def _mish_fwd(x):
-    t, _ = _mish_parts(x)
-    return x * t
-
-
-@triton.jit
-def _mish_bwd(x):
-    t, sech2 = _mish_parts(x)
-    s, _ = _sigmoid_parts(x)
-    # beyond the clip the derivative is 1 to float32 precision (and sech2 there is not x's)
-    return tl.where(x > _MISH_CLIP, 1.0, t + x * s * sech2)
-
-
-# --------------------------------------------------------------------------- GEM family
-# Positive half, u = (x/eps)^(2N), g = u/(1+u), as in the catalog:
-#   0 < x <= eps:  y = x u/(1+u),                    1 - g = 1/(1+u)   (u <= 1)
-#   x > eps:       y = x - eps r^(2N-1)/(1+q),       1 - g = q/(1+q)   (r = eps/x, q = r^(2N))
-
-
-@triton.jit
-def _gem_pos_parts(x, eps, n2: tl.constexpr):
-    small = (x > 0) & (x <= eps)
-    big = x > eps
-    xs = tl.where(small, x, 0.0)
-    u = _ipow(_div(xs, eps), n2)
-    xb = tl.where(big, x, eps)
-    r = _div(eps, xb)
-    return small, big, xs, u, xb, r
-
-
-@triton.jit
-def _gem_pos_fwd(x, eps, n2: tl.constexpr):
-    small, big, xs, u, xb, r = _gem_pos_parts(x, eps, n2)
-    rpow = _ipow(r, n2 - 1)
-    q = rpow * r
-    corr = _div(eps * rpow, 1.0 + q)
-    return tl.where(big, xb - corr, tl.where(small, _div(xs * u, 1.0 + u), 0.0))
-
-
-@triton.jit
-def _gem_pos_bwd(x, eps, n2: tl.constexpr):
-    _small, big, _xs, u, _xb, r = _gem_pos_parts(x, eps, n2)
-    q = _ipow(r, n2)
-    g = tl.where(big, _div(1.0, 1.0 + q), _div(u, 1.0 + u))
-    h = tl.where(big, _div(q, 1.0 + q), _div(1.0, 1.0 + u))  # 1 - g without cancellation
-    return tl.where(x > 0, g * (1.0 + n2 * h), 0.0)
-
-
-# Negative half of se_gem, w = -x/eps, v = w^(2N+1):
-#   -eps <= x < 0:  y = -eps v/(1+v),    f' = (2N+1) w^(2N) / (1+v)^2
-#   x < -eps:       y = -eps/(1+r),      f' = (2N+1) s^(2N+2) / (1+r)^2,  s = 1/w, r = s^(2N+1)
-
-
-@triton.jit
-def _se_neg_parts(x, eps):
-    near = (x < 0) & (x >= -eps)
-    far = x < -eps
-    w = _div(-tl.where(near, x, 0.0), eps)
-    s = _div(eps, tl.where(far, -x, eps))
-    return far, w, s
-
-
-@triton.jit
-def _se_gem_fwd(x, eps, n: tl.constexpr):
-    m: tl.constexpr = 2 * n + 1
-    far, w, s = _se_neg_parts(x, eps)
-    v = _ipow(w, m)
-    neg = tl.where(far, _div(-eps, 1.0 + _ipow(s, m)), _div(-eps * v, 1.0 + v))
-    return tl.where(x < 0, neg, _gem_pos_fwd(x, eps, 2 * n))
-
-
-@triton.jit
-def _se_gem_bwd(x, eps, n: tl.constexpr):
-    m: tl.constexpr = 2 * n + 1
-    far, w, s = _se_neg_parts(x, eps)
-    w2n = _ipow(w, m - 1)
-    v = w2n * w
-    s2n1 = _ipow(s, m)
-    d_near = _div(m * w2n, (1.0 + v) * (1.0 + v))
-    d_far = _div(m * (s2n1 * s), (1.0 + s2n1) * (1.0 + s2n1))
-    neg = tl.where(far, d_far, d_near)
-    return tl.where(x < 0, neg, _gem_pos_bwd(x, eps, 2 * n))
-
-
 # --------------------------------------------------------------------------- kernels
 
 
@@ -319,7 +127,7 @@ def _autotuned(fn: Any, key: list[str]) -> Any:
 
 
 @triton.jit
-def _forward_kernel(x_ptr, y_ptr, s_ptr, n_elements, lam, eps, t,
+def _forward_kernel(x_ptr, y_ptr, s_ptr, n_elements, lam, eps, inv_eps, tclamp, t,
                     ACT: tl.constexpr, N: tl.constexpr, BF16_BITS: tl.constexpr,
                     BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -341,15 +149,16 @@ def _forward_kernel(x_ptr, y_ptr, s_ptr, n_elements, lam, eps, t,
         lam_s, _ = _learnable_lam(s_ptr, t)
         y = _lgelu_fwd(x, lam_s)
     elif ACT == "gem" or ACT == "e_gem":
-        y = _gem_pos_fwd(x, eps, 2 * N)
+        y = _gem_pos_fwd(x, inv_eps, tclamp, 2 * N)
     else:
         tl.static_assert(ACT == "se_gem", "unknown activation")
-        y = _se_gem_fwd(x, eps, N)
+        y = _se_gem_fwd(x, eps, inv_eps, tclamp, N)
     _store_f32(y_ptr, offs, y, mask, BF16_BITS)
 
 
 @triton.jit
-def _backward_kernel(x_ptr, dy_ptr, dx_ptr, partial_ptr, s_ptr, n_elements, lam, eps, t,
+def _backward_kernel(x_ptr, dy_ptr, dx_ptr, partial_ptr, s_ptr, n_elements, lam, eps, inv_eps,
+                     tclamp, t,
                      ACT: tl.constexpr, N: tl.constexpr, REDUCE: tl.constexpr,
                      BF16_BITS: tl.constexpr, BLOCK: tl.constexpr):
     pid = tl.program_id(0)
@@ -379,10 +188,10 @@ def _backward_kernel(x_ptr, dy_ptr, dx_ptr, partial_ptr, s_ptr, n_elements, lam,
             term = tl.where(mask, dy * (zc * zphi), 0.0)
             tl.store(partial_ptr + pid, tl.sum(term, axis=0) * (sig / (t * lam_s * lam_s)))
     elif ACT == "gem" or ACT == "e_gem":
-        d = _gem_pos_bwd(x, eps, 2 * N)
+        d = _gem_pos_bwd(x, inv_eps, tclamp, 2 * N)
     else:
         tl.static_assert(ACT == "se_gem", "unknown activation")
-        d = _se_gem_bwd(x, eps, N)
+        d = _se_gem_bwd(x, eps, inv_eps, tclamp, N)
     _store_f32(dx_ptr, offs, dy * d, mask, BF16_BITS)
 
 
@@ -411,6 +220,15 @@ class KernelParams:
     eps: float = 1.0
     t: float = 1.0
 
+    @property
+    def inv_eps(self) -> float:
+        return 1.0 / self.eps
+
+    @property
+    def tclamp(self) -> float:
+        """T: beyond x/eps = T the gate rounds to 1 in float32 (T^(2N) >= 16/eps_f32)."""
+        return (16.0 / 2.0**-23) ** (1.0 / (2 * self.n))
+
     @classmethod
     def from_spec(cls, name: str, params: dict[str, Any]) -> KernelParams:
         if name not in ACTIVATIONS:
@@ -431,7 +249,8 @@ def forward(kp: KernelParams, x: torch.Tensor, y: torch.Tensor,
     if n:
         grid = lambda meta: (triton.cdiv(n, meta["BLOCK"]),)  # noqa: E731
         (xk, bits), (yk, _) = _bits(x), _bits(y)
-        _forward[grid](xk, yk, x if s is None else s, n, kp.lam, kp.eps, kp.t,
+        _forward[grid](xk, yk, x if s is None else s, n, kp.lam, kp.eps, kp.inv_eps,
+                       kp.tclamp, kp.t,
                        ACT=kp.act, N=kp.n, BF16_BITS=bits)
     return y
 
@@ -454,8 +273,8 @@ def backward(kp: KernelParams, x: torch.Tensor, dy: torch.Tensor,
     partial = torch.empty(triton.cdiv(n, MIN_BLOCK) if reduce else 1, dtype=torch.float32,
                           device=x.device)
     (xk, bits), (dyk, _), (dxk, _) = _bits(x), _bits(dy), _bits(dx)
-    _backward[grid](xk, dyk, dxk, partial, x if s is None else s, n, kp.lam, kp.eps, kp.t,
-                    ACT=kp.act, N=kp.n, REDUCE=reduce, BF16_BITS=bits)
+    _backward[grid](xk, dyk, dxk, partial, x if s is None else s, n, kp.lam, kp.eps,
+                    kp.inv_eps, kp.tclamp, kp.t, ACT=kp.act, N=kp.n, REDUCE=reduce, BF16_BITS=bits)
     ds = partial[: programs[0]].sum().reshape(s.shape) if reduce else None
     return dx, ds
 

@@ -20,7 +20,8 @@ from typing import Any
 from gembench.plan.cases import PASSES, Pass
 
 #: modules that register the built-in contexts (imported on the first lookup).
-BUILTIN_MODULES = ("gembench.engine.elementwise", "gembench.engine.blocks")
+BUILTIN_MODULES = ("gembench.engine.elementwise", "gembench.engine.blocks",
+                   "gembench.engine.model_context")
 
 
 @dataclass(frozen=True)

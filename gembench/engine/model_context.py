@@ -1,0 +1,122 @@
+"""The ``model`` context: a whole model (GPT-2, ResNet-56) with every activation swapped for the
+case's kernel, timed round by round against the same model with the backend's ReLU (same
+weights, same batch) and against the activation alone at every call site's shape.
+
+Passes: ``forward`` is the inference forward (eval mode, no autograd); ``forward_backward`` is
+the training step (forward, loss, backward, optimizer step at learning rate 0, see
+:mod:`gembench.engine.models`). Shapes are the presets of :mod:`gembench.engine.model_presets`.
+Registration imports no torch; the subject imports the models when a case is built.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from gembench.engine.blocks import BlockSubject
+from gembench.engine.model_presets import PRESETS, preset_missing
+from gembench.engine.registry import ContextSpec, register_context
+from gembench.engine.subject import (
+    CaseSkipped,
+    KernelCheck,
+    Subject,
+    SubjectArgs,
+    kernel_pass,
+    make_inputs,
+)
+from gembench.results.records import Derived, Memory, TimingRecord
+
+_BY_SHAPE = {p.shape: p.name for p in PRESETS.values()}
+
+
+class StepPass:
+    """A model pass as the engine times it: ``run`` (also the callable itself), nothing to
+    subtract, and a note saying what the pass holds."""
+
+    def __init__(self, run: Any, note: str) -> None:
+        self.run, self.note, self.subtract = run, note, None
+
+    def __call__(self) -> Any:
+        return self.run()
+
+
+class ModelSubject(Subject):
+    """The case's model and the ReLU model, built from the same seed."""
+
+    def __init__(self, args: SubjectArgs) -> None:
+        super().__init__(args)
+        case, be = self.case, self.be
+        preset = case.preset or _BY_SHAPE.get(tuple(case.shape), "")
+        if preset not in PRESETS:
+            raise CaseSkipped(f"the model context takes a model preset ({', '.join(PRESETS)}), "
+                              f"found shape {list(case.shape)}")
+        why = preset_missing(preset)
+        if why:
+            raise CaseSkipped(why)
+        if not self.kern.autograd:
+            raise CaseSkipped(f"{case.backend} cannot sit inside a torch module (no autograd)")
+        from gembench.engine import models
+
+        def model(spec: Any) -> models.Model:
+            act = models.kernel_activation(
+                lambda: be.build(spec, dtype=case.dtype, device=case.device))
+            return models.build_model(preset, act, case.dtype, case.device, self.seed)
+
+        self.model = model(case.spec)
+        self.relu_model = model(case.baseline().spec) if case.activation != "relu" else None
+        train = case.pass_kind.has_backward
+        step = models.PASSES[case.pass_]
+        self.shapes = self.model.activation_shapes()
+        sites = ", ".join(f"{n} x {list(s)}" for s, n in self.shapes.items())
+        what = "training step (lr 0)" if train else "inference forward"
+        self.main = StepPass(step(self.model), f"{preset} {what}; activation at "
+                             f"{len(self.model.sites)} call sites: {sites}")
+        if self.relu_model is not None:
+            self.companions["relu"] = StepPass(step(self.relu_model), "")
+        self.companions["activation"] = self.model.activation_alone(train, self.seed + 1)
+        # the error check runs on the kernel the model used at its first shape
+        self.act_shape = next(iter(self.shapes))
+        kern = self.model.sites[0].cache[self.act_shape]
+        ax, ady = make_inputs(be, case, self.seed + 1, self.act_shape)
+        self.check = KernelCheck(be, kern, case.dtype, ax, ady, self.timing.error_elements)
+        self.recheck_pass = kernel_pass(kern, case.pass_, ax, ady)
+
+    def elements(self) -> int:
+        return sum(math.prod(s) * n for s, n in self.shapes.items())
+
+    # the case's median and the activation's share of it, as for the blocks (act_shape: the
+    # first call site's; the pass note lists them all)
+    block = BlockSubject.block
+
+    def memory(self) -> Memory:
+        from gembench.activations.dtypes import DTYPES
+        from gembench.engine.memory import peak_of
+
+        mem = Memory(input_bytes=self.elements() * DTYPES[self.case.dtype].itemsize)
+        if self.case.pass_kind.has_backward:
+            mem.saved_bytes = self.model.saved_bytes()
+            mem.saved_source = "measured (saved_tensors_hooks, unique storages, whole model)"
+            mem.saved_ratio = mem.saved_bytes / mem.input_bytes
+            if self.relu_model is not None:
+                mem.relu_saved_bytes = self.relu_model.saved_bytes()
+                mem.saved_vs_relu_block = mem.saved_bytes / mem.relu_saved_bytes
+        peak = peak_of(self.main.run, self.case.device)
+        mem.peak_bytes, mem.peak_source = peak["peak_bytes"], peak["peak_source"]
+        if self.relu_model is not None:
+            relu = self.companions["relu"]
+            mem.relu_peak_bytes = peak_of(relu, self.case.device)["peak_bytes"]
+            if mem.peak_bytes and mem.relu_peak_bytes:
+                mem.peak_vs_relu_block = mem.peak_bytes / mem.relu_peak_bytes
+        return mem
+
+    def derived(self, rec: TimingRecord, first_call: float) -> Derived:
+        return Derived(first_call=first_call, build_time=self.build_s,
+                       elements_per_second=self.elements() / rec.median)
+
+
+register_context(ContextSpec(
+    name="model", subject=ModelSubject, passes=("forward", "forward_backward"),
+    default_cache=("hot",), presets=sorted(PRESETS), resolve=lambda n, d: PRESETS[n].shape,
+    rank=None, shape_help="a model preset name",
+    description="a whole model (GPT-2, ResNet-56) with every activation swapped: inference "
+                "forward and training step against the ReLU model"))
