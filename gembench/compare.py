@@ -24,7 +24,8 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 from tabulate import tabulate
 
-from gembench.report.markdown import fmt_time, load_results
+from gembench.report.fmt import fmt_time
+from gembench.report.loading import load_results
 
 #: default significance level of the Mann–Whitney U test.
 ALPHA = 0.01

@@ -1,4 +1,9 @@
-"""Reports: markdown tables, plots and the terminal summary of results files."""
+"""Reports of results files: the verdict, markdown, HTML, plots, exports, terminal summary.
+
+Modules: ``fmt`` (formatting), ``frames`` (the tables every view is built from: one setting,
+one fastest-ReLU rule), ``verdict``, ``sections`` and ``facts`` (markdown sections),
+``markdown``, ``html``, ``plots``, ``summary`` (terminal), ``export`` (dashboards).
+"""
 
 from __future__ import annotations
 
