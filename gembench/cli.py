@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -51,6 +52,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _default_out(suite_name: str, resume: bool) -> Path:
+    """``results/NAME/TIMESTAMP`` (NAME is already safe as a path component), or with
+    ``--resume`` the latest run directory of that suite."""
     root = Path("results") / suite_name
     if resume:
         runs = sorted(p for p in root.glob("*") if (p / "results.jsonl").exists())
@@ -63,7 +66,9 @@ def _default_out(suite_name: str, resume: bool) -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     from gembench.engine.runner import RunError, run_suite
     from gembench.plan.suite import SuiteError, load_suite
+    from gembench.report.output import ReportOutputError
     from gembench.report.summary import print_summary
+    from gembench.results import ResultsError
 
     try:
         suite = load_suite(args.suite, quick=args.quick, device=args.device)
@@ -76,10 +81,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         results = run_suite(suite, out, resume=args.resume, filter_expr=args.filter,
                             progress=not args.no_progress, allocator=args.allocator,
                             profile=args.profile)
-    except RunError as exc:
+    except (RunError, ResultsError) as exc:
         raise UserError(str(exc)) from None
+    except KeyboardInterrupt:
+        again = ["python", "-m", "gembench", "run", args.suite, "--out", str(out), "--resume"]
+        again += [f"--filter={args.filter}"] if args.filter else []
+        print(f"gembench: interrupted; the finished cases are kept in {out}/results.jsonl; "
+              f"continue with: {shlex.join(again)}", file=sys.stderr)
+        return 130
     failed = print_summary(results)
-    report = _write_report([results], None)
+    try:
+        report = _write_report([results], None)
+    except (ResultsError, ReportOutputError) as exc:
+        print(f"gembench: warning: no report: {exc}; the results are complete, write it "
+              f"later with: gembench report {results}", file=sys.stderr)
+        report = None
     if report:
         print(f"report: {report}")
     return 1 if failed else 0
@@ -87,14 +103,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _write_report(results: list[Path], out: Path | None) -> Path | None:
     try:
-        from gembench.report.markdown import write_report
+        from gembench.report.output import write_report_to
     except ImportError:
         return None
-    return write_report(results, out)
+    return write_report_to(results, out)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from gembench.report.markdown import ResultsError, write_report
+    from gembench.report.output import ReportOutputError, write_report_to
+    from gembench.results import ResultsError
 
     results = [Path(p) for p in args.results]
     try:
@@ -103,15 +120,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
             print(f"html report: {write_html(results, Path(args.html))}")
         if args.out or not args.html:
-            print(f"report: {write_report(results, Path(args.out) if args.out else None)}")
-    except ResultsError as exc:
+            print(f"report: {write_report_to(results, Path(args.out) if args.out else None)}")
+    except (ResultsError, ReportOutputError) as exc:
         raise UserError(str(exc)) from None
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from gembench.report.export import ExportError, write_export
-    from gembench.report.markdown import ResultsError
+    from gembench.results import ResultsError
 
     try:
         text = write_export([Path(p) for p in args.results], args.format,
@@ -127,7 +144,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from gembench.compare import CompareError, run_compare
-    from gembench.report.markdown import ResultsError
+    from gembench.results import ResultsError
 
     try:
         return run_compare(args.base, args.new, args.threshold, args.alpha)
@@ -230,3 +247,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"gembench: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("gembench: interrupted", file=sys.stderr)
+        return 130

@@ -31,7 +31,7 @@ from scipy.stats import mannwhitneyu
 from tabulate import tabulate
 
 from gembench.report.fmt import fmt_time
-from gembench.report.loading import load_results
+from gembench.results import load_results
 
 #: default significance level of the Mann–Whitney U test.
 ALPHA = 0.01

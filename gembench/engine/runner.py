@@ -24,7 +24,14 @@ from gembench.engine.environment import ALLOCATOR_SETTINGS, capture
 from gembench.engine.policy import Timing
 from gembench.plan.cases import Case
 from gembench.plan.suite import Suite
-from gembench.results import SCHEMA_VERSION, ResultsWriter, read_records
+from gembench.results.store import (
+    RESULTS_NAME,
+    SCHEMA_VERSION,
+    ResultsWriter,
+    RunLock,
+    check_resumable,
+    load_run,
+)
 
 _STARTUP_TIMEOUT_S = 120.0
 
@@ -136,54 +143,78 @@ class Worker:
 
 
 def finished_cases(path: Path) -> set[str]:
-    return {r["case_id"] for r in read_records(path) if r.get("kind") == "case"}
+    """Case ids with a valid record in a results file (malformed records do not count)."""
+    return {c["case_id"] for c in load_run(path)[1]}
 
 
 def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr: str | None = None,
               progress: bool = True, allocator: str | None = None,
               profile: bool = False) -> Path:
-    """Run every case of ``suite`` (matching ``filter_expr``); return the results file."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results = out_dir / "results.jsonl"
-    cases = [c for c in suite.cases if matches(c, filter_expr)]
-    if allocator:
-        cases = list({Case(**{**c.to_dict(), "shape": tuple(c.shape), "allocator": allocator}):
-                      None for c in cases})
-    writer = ResultsWriter(results)
-    done: set[str] = set()
-    if results.exists() and results.stat().st_size:
-        if not resume:
-            raise RunError(f"{results} exists; pass --resume to continue it or choose another "
-                           "--out")
-        head = next(iter(read_records(results)), {})
-        if head.get("suite_sha256") != suite_hash(suite):
-            raise RunError(f"{results} was written by a different suite file; refusing to "
-                           "resume into it")
-        done = finished_cases(results)
-    else:
-        writer.append(run_record(suite))
-    todo = [c for c in cases if c.case_id not in done]
-    groups: dict[Any, list[Case]] = {}
-    for c in todo:
-        groups.setdefault(_group_key(c, out_dir), []).append(c)
+    """Run every case of ``suite`` (matching ``filter_expr``); return the results file.
 
-    bar = _progress(len(cases), len(cases) - len(todo), progress)
+    Holds a lock on ``out_dir`` while it writes; everything that can be refused (no case
+    matches, the directory is in use, ``--resume`` into a file it cannot continue) is refused
+    with :class:`RunError` or :class:`ResultsError` before anything is written.
+    """
+    out_dir = Path(out_dir)
+    results = out_dir / RESULTS_NAME
+    plan = [(c, suite.timing_of(c)) for c in suite.cases if matches(c, filter_expr)]
+    if not plan:
+        what = f"--filter {filter_expr!r} matches none of the" if filter_expr else "no case among"
+        raise RunError(f"{what} {len(suite.cases)} cases of suite {suite.name!r}; nothing to run")
+    if allocator:
+        plan = list({Case(**{**c.to_dict(), "shape": tuple(c.shape), "allocator": allocator}): t
+                     for c, t in plan}.items())
     try:
-        for _key, group in groups.items():
-            _run_group(group, suite, out_dir, writer, bar,
-                       str((out_dir / "traces").resolve()) if profile else None)
-    finally:
-        bar.close()
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"{out_dir}: cannot create the output directory: "
+                       f"{exc.strerror or exc}") from None
+    with RunLock(out_dir):
+        done = _resume_point(results, suite, resume)
+        writer = ResultsWriter(results)
+        if writer.repaired:
+            print(f"gembench: {results}: cut off a torn last line ({writer.repaired} bytes) "
+                  "left by an interrupted write", file=sys.stderr)
+        if done is None:
+            writer.append(run_record(suite))
+        todo = [(c, t) for c, t in plan if c.case_id not in (done or set())]
+        groups: dict[Any, list[tuple[Case, Timing]]] = {}
+        for c, t in todo:
+            groups.setdefault(_group_key(c, out_dir), []).append((c, t))
+        bar = _progress(len(plan), len(plan) - len(todo), progress)
+        try:
+            for group in groups.values():
+                _run_group(group, suite, out_dir, writer, bar,
+                           str((out_dir / "traces").resolve()) if profile else None)
+        finally:
+            bar.close()
     return results
 
 
-def _run_group(group: list[Case], suite: Suite, out_dir: Path, writer: ResultsWriter,
-               bar: Any, profile_dir: str | None) -> None:
+def _resume_point(results: Path, suite: Suite, resume: bool) -> set[str] | None:
+    """Finished case ids when continuing ``results``; None for a fresh file. Refuses a file
+    it must not append to before anything is written."""
+    fresh = not results.is_symlink() and (not results.exists() or (
+        results.is_file() and results.stat().st_size == 0))
+    if fresh:
+        return None
+    if not resume:
+        raise RunError(f"{results} exists; pass --resume to continue it or choose another "
+                       "--out")
+    head = check_resumable(results)
+    if head.get("suite_sha256") != suite_hash(suite):
+        raise RunError(f"{results} was written by a different suite file; refusing to "
+                       "resume into it")
+    return finished_cases(results)
+
+
+def _run_group(group: list[tuple[Case, Timing]], suite: Suite, out_dir: Path,
+               writer: ResultsWriter, bar: Any, profile_dir: str | None) -> None:
     worker: Worker | None = None
-    env = worker_env(group[0], out_dir)
+    env = worker_env(group[0][0], out_dir)
     try:
-        for case in group:
+        for case, timing in group:
             bar.set_postfix_str(f"{case.backend} {case.label} {case.dtype} {case.pass_}"[:60])
             started = _now()
             if worker is None or not worker.alive:
@@ -193,10 +224,12 @@ def _run_group(group: list[Case], suite: Suite, out_dir: Path, writer: ResultsWr
                     body = {"status": "failed", "reason": str(exc)}
                     worker = None
                 else:
-                    body = worker.run(case, suite.timing, suite.seed, profile_dir)
+                    body = worker.run(case, timing, suite.seed, profile_dir)
             else:
-                body = worker.run(case, suite.timing, suite.seed, profile_dir)
-            writer.append({"kind": "case", **case.record_fields(), **body, "started": started})
+                body = worker.run(case, timing, suite.seed, profile_dir)
+            extra = {"timing_policy": asdict(timing)} if timing != suite.timing else {}
+            writer.append({"kind": "case", **case.record_fields(), **body, **extra,
+                           "started": started})
             bar.update(1)
     finally:
         if worker is not None:

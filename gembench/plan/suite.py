@@ -6,21 +6,28 @@ was expected and what was found.
 
 from __future__ import annotations
 
+import codecs
 import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from gembench.activations.catalog import CATALOG, ParameterError, activation
-from gembench.activations.dtypes import DTYPES
 from gembench.backends import backend_names
 from gembench.engine.policy import Timing
 from gembench.plan import presets
 from gembench.plan.cases import PASSES, Case
+from gembench.plan.schema import coerce, first_error, key_path, schema, short
+
+#: structural limits: a suite is a few hundred values a few levels deep; more is a mistake
+#: (or an alias bomb) and is refused before validation.
+MAX_DEPTH = 32
+MAX_VALUES = 100_000
+#: longest suite name used in a path (results/NAME/..., reports/NAME-...).
+MAX_NAME = 100
 
 
 class SuiteError(Exception):
@@ -38,94 +45,6 @@ _Loader.add_implicit_resolver(
 )
 
 
-_NUM = {"type": "number"}
-_POS_INT = {"type": "integer", "minimum": 1}
-_LIST_OR_ONE = lambda item: {"anyOf": [item, {"type": "array", "items": item, "minItems": 1}]}  # noqa: E731
-
-def schema() -> dict[str, Any]:
-    """The JSON schema of suite files (built on call: backends may come from plugins)."""
-    top = _schema()
-    group = {"type": "object", "additionalProperties": False,
-             "properties": {k: v for k, v in top["properties"].items()
-                            if k not in ("name", "description", "seed")}}
-    top["properties"]["groups"] = {"type": "array", "minItems": 1, "items": group}
-    top["required"] = []
-    return top
-
-
-def _schema() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["activations", "backends"],
-        "properties": {
-            "name": {"type": "string"},
-            "description": {"type": "string"},
-            "context": {"enum": ["elementwise", "mlp_block", "conv_block"]},
-            "activations": {
-                "type": "array",
-                "minItems": 1,
-                "items": {
-                    "anyOf": [
-                        {"type": "string"},
-                        {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["name"],
-                            "properties": {
-                                "name": {"type": "string"},
-                                "params": {
-                                    "type": "object",
-                                    "additionalProperties": _LIST_OR_ONE(_NUM),
-                                },
-                            },
-                        },
-                    ]
-                },
-            },
-            "backends": {"anyOf": [{"const": "all"}, {"type": "array", "minItems": 1,
-                                                      "items": {"enum": backend_names()}}]},
-            "shapes": {
-                "type": "array",
-                "minItems": 1,
-                "items": {
-                    "anyOf": [
-                        {"enum": sorted(presets.ELEMENTWISE) + presets.ACTIVATION_PRESETS
-                                 + sorted(presets.MLP) + sorted(presets.CONV)},
-                        _POS_INT,
-                        {"type": "array", "items": _POS_INT, "minItems": 1},
-                        {"type": "object", "additionalProperties": False,
-                         "required": ["sweep"],
-                         "properties": {"sweep": {"type": "array", "items": _POS_INT,
-                                                  "minItems": 2, "maxItems": 2}}},
-                    ]
-                },
-            },
-            "dtypes": _LIST_OR_ONE({"enum": list(DTYPES)}),
-            "devices": _LIST_OR_ONE({"enum": ["cpu", "cuda", "auto"]}),
-            "passes": _LIST_OR_ONE({"enum": list(PASSES)}),
-            "threads": _LIST_OR_ONE(_POS_INT),
-            "allocator": _LIST_OR_ONE({"enum": ["default", "caching"]}),
-            "seed": {"type": "integer"},
-            "timing": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "budget_s": {"type": "number", "exclusiveMinimum": 0},
-                    "min_samples": {"type": "integer", "minimum": 3},
-                    "max_samples": {"type": "integer", "minimum": 3},
-                    "warmup": {"type": "integer", "minimum": 0},
-                    "target_precision": {"type": "number", "exclusiveMinimum": 0},
-                    "min_sample_time_s": {"type": "number", "exclusiveMinimum": 0},
-                    "timeout_s": {"type": "number", "exclusiveMinimum": 0},
-                    "error_elements": _POS_INT,
-                "cuda_graphs": {"type": "boolean"},
-                },
-            },
-        },
-    }
-
-
 @dataclass
 class Suite:
     name: str
@@ -135,97 +54,109 @@ class Suite:
     seed: int = 0
     description: str = ""
     skipped: list[tuple[Case, str]] = field(default_factory=list)
+    #: case id -> the timing of its group, where a group overrides ``timing``.
+    timings: dict[str, Timing] = field(default_factory=dict)
+
+    def timing_of(self, case: Case) -> Timing:
+        """The timing policy of ``case``: its group's, else the suite's."""
+        return self.timings.get(case.case_id, self.timing)
 
 
-def _path(err_path: Any) -> str:
-    out = ""
-    for part in err_path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _deepest(err: jsonschema.ValidationError) -> jsonschema.ValidationError:
-    """For 'none of these alternatives' errors, the sub-error that got furthest into the data."""
-    while err.context:
-        sub = max(err.context, key=lambda e: len(e.absolute_path))
-        if len(sub.absolute_path) <= len(err.absolute_path):
-            break
-        err = sub
-    return err
-
-
-def _describe_error(err: jsonschema.ValidationError) -> str:
-    found = err.instance
-    if err.validator == "additionalProperties":
-        allowed = sorted(err.schema.get("properties", {}))
-        extra = sorted(set(found) - set(allowed)) if isinstance(found, dict) else []
-        return f"unknown key {extra[0]!r}; expected one of {', '.join(allowed)}"
-    if err.validator == "required":
-        return err.message
-    if err.validator == "enum":
-        return f"expected one of {', '.join(map(str, err.validator_value))}, found {found!r}"
-    if err.validator == "anyOf":
-        return f"found {found!r} ({type(found).__name__}), which is not {_anyof_text(err.schema)}"
-    if err.validator == "type":
-        return f"expected {err.validator_value}, found {found!r} ({type(found).__name__})"
-    return f"{err.message}"
-
-
-def _anyof_text(schema: dict[str, Any]) -> str:
-    kinds = []
-    for sub in schema.get("anyOf", []):
-        if "enum" in sub:
-            kinds.append("one of " + ", ".join(map(str, sub["enum"])))
-        elif "const" in sub:
-            kinds.append(repr(sub["const"]))
-        elif sub.get("type") == "array":
-            kinds.append("a list")
-        elif sub.get("type") == "object":
-            kinds.append("a mapping with " + ", ".join(sub.get("required", [])))
-        elif "type" in sub:
-            kinds.append(f"a {sub['type']}")
-    return " or ".join(kinds) or "allowed here"
+def safe_name(name: str, fallback: str = "suite") -> str:
+    """``name`` made safe as one path component: letters, digits and ``-_.+`` kept, anything
+    else (``/``, spaces, control characters) made ``_``, no leading dot, at most
+    :data:`MAX_NAME` characters."""
+    safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.+") else "_"
+                   for ch in name).lstrip(".")[:MAX_NAME]
+    return safe if safe.strip("_") else fallback
 
 
 def _as_list(v: Any) -> list[Any]:
     return v if isinstance(v, list) else [v]
 
 
+def _decode(raw: bytes, where: str) -> str:
+    """The text of a suite file; UTF-8 (with or without a BOM), anything else refused."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE,
+                       codecs.BOM_UTF32_BE)) and not raw.startswith(codecs.BOM_UTF8):
+        raise SuiteError(f"{where}: the file is UTF-16/UTF-32 encoded; expected UTF-8 text "
+                         "(save the suite as UTF-8)")
+    if b"\x00" in raw:
+        raise SuiteError(f"{where}: holds NUL bytes (a binary file, or UTF-16/UTF-32 text); "
+                         "expected a YAML suite in UTF-8 text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SuiteError(f"{where}: line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+                         "expected a YAML suite in UTF-8 (save it as UTF-8)") from None
+
+
 def load_suite(path: str | Path, *, quick: bool = False, device: str | None = None) -> Suite:
     """Read, validate and expand a suite file into cases."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
-        raise SuiteError(f"{path}: cannot read: {exc.strerror}") from None
+        raise SuiteError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    text = _decode(raw, str(path))
     try:
         data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SuiteError(f"{path}: not valid YAML{where}: {problem}") from None
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise SuiteError(f"{path}: not valid YAML{where}: {short(problem, 200)}") from None
+    except RecursionError:
+        raise SuiteError(f"{path}: nested too deeply (more than {MAX_DEPTH} levels); a suite "
+                         "is a mapping of lists and mappings a few levels deep") from None
     if data is None:
         raise SuiteError(f"{path}: the file is empty; expected a mapping with keys "
                          "activations, backends, shapes, dtypes, ...")
     return parse_suite(data, path, quick=quick, device=device)
 
 
+def _check_structure(data: Any, where: str) -> None:
+    """Refuse what the schema cannot judge cheaply: deep nesting, non-string keys, and more
+    values than a suite holds (aliases expand: ``&a [*b, *b, ...]`` nests exponentially)."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
+    count = 0
+    while stack:
+        value, path = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise SuiteError(f"{where}: more than {MAX_VALUES} values (after expanding YAML "
+                             "aliases); a suite holds a few hundred")
+        if len(path) > MAX_DEPTH:
+            raise SuiteError(f"{where}: {key_path(path[:3])}...: nested more than {MAX_DEPTH} "
+                             "levels deep; a suite is a few levels deep")
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    raise SuiteError(f"{where}: {key_path(path)}: expected string keys, found "
+                                     f"{short(k, 40)} ({type(k).__name__})")
+                stack.append((v, (*path, k)))
+        elif isinstance(value, list):
+            stack.extend((v, (*path, i)) for i, v in enumerate(value))
+
+
 def parse_suite(data: Any, path: Path | None = None, *, quick: bool = False,
                 device: str | None = None) -> Suite:
+    """Validate suite data (as loaded from YAML) and expand it into cases."""
     where = str(path) if path else "<suite>"
     if not isinstance(data, dict):
         raise SuiteError(f"{where}: expected a mapping of keys at the top level, "
                          f"found {type(data).__name__}")
-    validator = jsonschema.Draft202012Validator(schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), e.path))
-    if errors:
-        err = _deepest(max(errors, key=lambda e: len(e.absolute_path)))
-        raise SuiteError(f"{where}: {_path(err.absolute_path)}: {_describe_error(err)}")
+    _check_structure(data, where)
+    data = coerce(data, schema())
+    problem = first_error(data)
+    if problem:
+        raise SuiteError(f"{where}: {problem}")
+    top_timing = _timing(data.get("timing", {}), where, "")
     groups = data.get("groups") or [{}]
     base = {k: v for k, v in data.items() if k != "groups"}
     cases: list[Case] = []
-    seen: set[str] = set()
+    timings: dict[str, Timing] = {}
     for i, group in enumerate(groups):
         prefix = f"groups[{i}]." if "groups" in data else ""
         merged = {**base, **group}
@@ -233,18 +164,26 @@ def parse_suite(data: Any, path: Path | None = None, *, quick: bool = False,
             if key not in merged:
                 raise SuiteError(f"{where}: {prefix or '(top level)'}: '{key}' is a required "
                                  "property (at the top level or in every group)")
+        timing = top_timing
+        if "timing" in group:  # a group's timing overrides the suite's key by key
+            timing = _timing({**data.get("timing", {}), **group["timing"]}, where, prefix)
         for case in _expand(merged, where, prefix, device):
-            if case.case_id not in seen:
-                seen.add(case.case_id)
+            if case.case_id not in timings:
+                timings[case.case_id] = timing.quick() if quick else timing
                 cases.append(case)
-    timing = Timing(**data.get("timing", {}))
+    top_timing = top_timing.quick() if quick else top_timing
+    fallback = safe_name(path.stem) if path else "suite"
+    return Suite(safe_name(data.get("name", fallback), fallback), path, cases, top_timing,
+                 data.get("seed", 0), data.get("description", ""),
+                 timings={k: t for k, t in timings.items() if t != top_timing})
+
+
+def _timing(values: dict[str, Any], where: str, prefix: str) -> Timing:
+    timing = Timing(**values)
     if timing.max_samples < timing.min_samples:
-        raise SuiteError(f"{where}: timing.max_samples: expected >= min_samples "
+        raise SuiteError(f"{where}: {prefix}timing.max_samples: expected >= min_samples "
                          f"({timing.min_samples}), found {timing.max_samples}")
-    if quick:
-        timing = timing.quick()
-    return Suite(data.get("name", path.stem if path else "suite"), path, cases, timing,
-                 data.get("seed", 0), data.get("description", ""))
+    return timing
 
 
 def _shapes(items: list[Any], context: str, device: str, where: str,
@@ -268,6 +207,9 @@ def _shapes(items: list[Any], context: str, device: str, where: str,
                 out.append((item, presets.block_shape(item, device)))
         elif isinstance(item, dict):
             lo, hi = item["sweep"]
+            if lo > hi:
+                raise SuiteError(f"{where}: {key}.sweep: expected [low, high] exponents with "
+                                 f"low <= high, found [{lo}, {hi}]")
             out += [("", s) for s in presets.sweep(lo, hi)]
         else:
             shape = (item,) if isinstance(item, int) else tuple(item)

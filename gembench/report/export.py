@@ -30,8 +30,8 @@ import pandas as pd
 
 from gembench.report.fmt import fmt_ratio_spread, fmt_time
 from gembench.report.frames import cost_frame, samples_of
-from gembench.report.loading import ResultsError
 from gembench.report.markdown import load_runs, merged_cases
+from gembench.results import ResultsError
 
 
 class ExportError(Exception):

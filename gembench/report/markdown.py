@@ -23,7 +23,7 @@ from typing import Any
 from gembench.report import facts, sections, verdict
 from gembench.report.facts import Run
 from gembench.report.frames import all_frame, cost_frame
-from gembench.report.loading import ResultsError, load_results
+from gembench.results import ResultsError, load_results
 
 
 def merged_cases(runs: list[Run]) -> list[dict[str, Any]]:

@@ -1,18 +1,28 @@
 """The result schema: a JSON-lines file per run, and a loader into a tidy pandas table.
 
 Line 1 is the run record (``"kind": "run"``): schema version, suite, settings, environment.
-Every further line is one case (``"kind": "case"``), appended and flushed as soon as the case
+Every further line is one case (``"kind": "case"``), appended and synced as soon as the case
 finishes, so an interrupted run loses nothing and ``--resume`` skips what is there.
 The fields are documented in ``docs/results-schema.md``.
+
+Guarantees (see the README's "Reliability"): a record is one line written with one ``write``
+and ``fsync``; a write that fails (full disk, Ctrl-C) is cut back to the last complete line;
+a torn last line left by a kill is truncated before anything is appended; the loader skips
+malformed records with their line number, so every reader gets clean records.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import jsonschema
 
 SCHEMA_VERSION = 1
 
@@ -55,20 +65,301 @@ ID_COLUMNS = [
     "shape", "numel", "pass", "threads", "allocator", "reason",
 ]
 
+RESULTS_NAME = "results.jsonl"
+LOCK_NAME = ".gembench.lock"
+
+
+class ResultsError(ValueError):
+    """A results file is missing, unreadable, of another schema, or cannot be written; the
+    message is one line naming the file."""
+
+
+# ---------------------------------------------------------------------------- record schemas
+
+_NUMBER = {"type": "number"}
+_STRING_OR_NULL = {"type": ["string", "null"]}
+_OBJECT_OR_NULL = {"type": ["object", "null"]}
+
+
+def _metric_schema() -> dict[str, Any]:
+    """Sections of a case record: every metric a reader takes is a number (or null) inside
+    objects, built from :data:`METRICS` so that the two never disagree."""
+    root: dict[str, Any] = {"type": "object", "properties": {}}
+    for path, _unit in METRICS.values():
+        node = root
+        for key in path[:-1]:
+            node = node["properties"].setdefault(key, {"type": "object", "properties": {}})
+        node["properties"][path[-1]] = {"type": ["number", "null"]}
+    props = root["properties"]
+    props["timing"]["type"] = ["object", "null"]
+    props["timing"]["properties"]["samples"] = {"type": "array", "items": _NUMBER}
+    return props
+
+
+CASE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["case_id", "status"],
+    "properties": {
+        "case_id": {"type": "string", "minLength": 1},
+        "status": {"enum": ["ok", "failed", "skipped"]},
+        "reason": _STRING_OR_NULL,
+        **{k: {"type": "string"} for k in ("context", "backend", "activation", "label",
+                                             "dtype", "device", "pass", "allocator")},
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "numel": {"type": "integer", "minimum": 0},
+        "threads": {"type": "integer", "minimum": 1},
+        "params": {"type": "object"},
+        **_metric_schema(),
+    },
+    # a successful case is read for its timing by every reader
+    "if": {"properties": {"status": {"const": "ok"}}},
+    "then": {
+        "required": ["timing", "context", "backend", "label", "dtype", "shape", "pass"],
+        "properties": {"timing": {
+            "type": "object", "required": ["median", "iqr", "count", "ratio_to_relu"],
+            "properties": {"median": {"type": "number", "minimum": 0},
+                           "ratio_to_relu": {"required": ["median"]}}}},
+    },
+}
+
+RUN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        **{k: _STRING_OR_NULL for k in ("suite", "suite_path", "suite_sha256", "started",
+                                        "description", "gembench")},
+        "timing_policy": _OBJECT_OR_NULL,
+        "environment": {"type": ["object", "null"], "properties": {
+            k: _OBJECT_OR_NULL for k in ("cpu", "packages", "gpu", "git", "suite",
+                                         "allocator_env_of_runner")}},
+    },
+}
+
+_CASE_VALIDATOR = jsonschema.Draft202012Validator(CASE_SCHEMA)
+_RUN_VALIDATOR = jsonschema.Draft202012Validator(RUN_SCHEMA)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _first_problem(validator: jsonschema.Draft202012Validator, rec: Any) -> str | None:
+    """``key.path: what was expected, found what`` for the first schema error, else None."""
+    err = next(iter(sorted(validator.iter_errors(rec), key=lambda e: list(e.path))), None)
+    if err is None:
+        return None
+    where = ".".join(str(p) for p in err.absolute_path) or "record"
+    if err.validator == "required":
+        return f"{where}: {err.message}"
+    expected = err.validator_value if err.validator in ("type", "enum") else (
+        f"{err.validator} {err.validator_value}")
+    return f"{where}: expected {expected}, found {_short(err.instance)}"
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+@dataclass
+class Scan:
+    """What a results file holds: the run record, the last record per case, and one line per
+    record skipped (``line N: why``)."""
+
+    run: dict[str, Any] = field(default_factory=dict)
+    cases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def _lines(path: Path) -> Iterator[tuple[int, Any, str | None]]:
+    """``(line number, parsed JSON or None, problem or None)`` for each non-blank line."""
+    with Path(path).open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            if not raw.endswith(b"\n"):
+                yield lineno, None, ("an incomplete last line (an interrupted write), ignored; "
+                                     "--resume cuts it off")
+                continue
+            try:
+                yield lineno, json.loads(raw.decode("utf-8")), None
+            except UnicodeDecodeError:
+                yield lineno, None, "not UTF-8 text, skipped"
+            except (ValueError, RecursionError):
+                yield lineno, None, "not a JSON record, skipped"
+
+
+def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """The well-formed JSON objects of a results file, in order (torn or garbled lines are
+    left out)."""
+    for _, rec, problem in _lines(path):
+        if problem is None and isinstance(rec, dict):
+            yield rec
+
+
+def scan(path: Path) -> Scan:
+    """Read a results file: the run record (line 1), valid case records (the last per case
+    wins) and the problems of every other line. Raises :class:`ResultsError` for a file of
+    another schema version or with a malformed run record."""
+    out = Scan()
+    first = True
+    for lineno, rec, problem in _lines(path):
+        if problem is None and not isinstance(rec, dict):
+            problem = f"expected a JSON object, found {type(rec).__name__}, skipped"
+        kind = rec.get("kind") if problem is None else None
+        if problem is None and kind == "run":
+            if not first:
+                problem = "a second run record (two runs wrote into this file?), ignored"
+            else:
+                _check_run(path, lineno, rec)
+                out.run = rec
+        elif problem is None and kind == "case":
+            why = _first_problem(_CASE_VALIDATOR, rec)
+            if why is None:
+                out.cases[rec["case_id"]] = rec
+            else:
+                problem = f"malformed case record ({why}), skipped"
+        elif problem is None:
+            problem = f"unknown record kind {_short(kind)}, skipped"
+        first = False
+        if problem:
+            out.problems.append(f"line {lineno}: {problem}")
+    return out
+
+
+def _check_run(path: Path, lineno: int, rec: dict[str, Any]) -> None:
+    if rec.get("schema") != SCHEMA_VERSION:
+        raise ResultsError(f"{path}: results schema {_short(rec.get('schema'))}, this gembench "
+                           f"reads schema {SCHEMA_VERSION}")
+    why = _first_problem(_RUN_VALIDATOR, rec)
+    if why:
+        raise ResultsError(f"{path}: line {lineno}: malformed run record ({why})")
+
+
+def load_run(path: Path, problems: list[str] | None = None
+             ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The run record and valid case records of a results file (the last record per case
+    wins); lines skipped are appended to ``problems`` when given."""
+    s = scan(path)
+    if problems is not None:
+        problems.extend(s.problems)
+    return s.run, list(s.cases.values())
+
+
+def results_path(path: Path | str) -> Path:
+    """The results file for ``path``: the file itself, or ``results.jsonl`` in a run directory."""
+    p = Path(path)
+    if p.is_dir():
+        inner = p / RESULTS_NAME
+        if not inner.is_file():
+            raise ResultsError(f"{p}: a directory without {RESULTS_NAME}")
+        return inner
+    if not p.exists():
+        raise ResultsError(f"{p}: no such file or directory")
+    if not p.is_file():
+        raise ResultsError(f"{p}: not a regular file")
+    return p
+
+
+def load_results(path: Path | str, warn: Callable[[str], None] | None = None
+                 ) -> tuple[Path, dict[str, Any], list[dict[str, Any]]]:
+    """``(file, run record, case records)`` of a results file or run directory.
+
+    Skipped lines are passed to ``warn`` one by one (default: printed to stderr; five at most,
+    then a count).
+    Raises :class:`ResultsError` with a one-line message when it is not a results file.
+    """
+    p = results_path(path)
+    problems: list[str] = []
+    try:
+        run, cases = load_run(p, problems)
+    except OSError as exc:
+        raise ResultsError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    if not run:
+        raise ResultsError(f"{p}: not a gembench results file (no run record on its first "
+                           "line; expected JSON lines written by `gembench run`)")
+    lines = [f"{p}: {why}" for why in problems[:5]]
+    if len(problems) > 5:
+        lines.append(f"{p}: ... and {len(problems) - 5} more lines skipped")
+    for line in lines:
+        (warn or _warn_stderr)(line)
+    return p, run, cases
+
+
+def _warn_stderr(line: str) -> None:
+    import sys
+
+    print(f"gembench: warning: {line}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def repair_tail(path: Path) -> int:
+    """Cut a torn last line (no final newline: a write interrupted by a kill or a full disk)
+    off ``path``; return the number of bytes removed."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    with path.open("r+b") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return 0
+        end, block = size, 1 << 16
+        while end > 0:  # find the last newline, reading backwards
+            start = max(0, end - block)
+            fh.seek(start)
+            chunk = fh.read(end - start)
+            nl = chunk.rfind(b"\n")
+            if nl >= 0:
+                keep = start + nl + 1
+                break
+            end = start
+        else:
+            keep = 0
+        fh.truncate(keep)
+        fh.flush()
+        os.fsync(fh.fileno())
+        return size - keep
+
 
 class ResultsWriter:
-    """Appends records to a results file, flushing and syncing each line."""
+    """Appends records to a results file, one line per ``write``, synced; a torn last line
+    is cut off first (:attr:`repaired` bytes), and a failed write is cut back."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.repaired = repair_tail(self.path)
 
     def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, default=_jsonable, allow_nan=True)
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        data = (json.dumps(record, default=_jsonable, allow_nan=True) + "\n").encode("utf-8")
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ResultsError(_write_failure(self.path, exc)) from None
+        try:
+            start = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            except BaseException as exc:  # full disk, Ctrl-C: leave no torn line behind
+                with contextlib.suppress(OSError):  # else the next --resume cuts it off
+                    os.ftruncate(fd, start)
+                if isinstance(exc, OSError):
+                    raise ResultsError(_write_failure(self.path, exc)) from None
+                raise
+        finally:
+            os.close(fd)
+
+
+def _write_failure(path: Path, exc: OSError) -> str:
+    hint = "; free some space, then continue with --resume" if exc.errno in (
+        errno.ENOSPC, errno.EDQUOT) else ""
+    return f"{path}: cannot write a record: {exc.strerror or exc}{hint}"
 
 
 def _jsonable(obj: Any) -> Any:
@@ -79,34 +370,61 @@ def _jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-def read_records(path: Path) -> Iterator[dict[str, Any]]:
-    """Records of a results file; a torn last line (killed mid-write) is ignored."""
-    with Path(path).open(encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                continue
+class RunLock:
+    """An exclusive ``flock`` on ``DIR/.gembench.lock`` for as long as a run writes into DIR;
+    a second run (or ``--resume``) into the same directory is refused, naming the holder."""
+
+    def __init__(self, run_dir: Path) -> None:
+        import fcntl
+
+        self.path = Path(run_dir) / LOCK_NAME
+        self._fh = self.path.open("a+")
+        try:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            self._fh.seek(0)
+            holder = self._fh.read().strip() or "?"
+            self._fh.close()
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            raise ResultsError(f"{run_dir}: another gembench run (pid {holder}) is writing "
+                               "here; wait for it to finish or choose another --out") from None
+        self._fh.seek(0)
+        self._fh.truncate()
+        self._fh.write(f"{os.getpid()}\n")
+        self._fh.flush()
+
+    def release(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()  # closing the descriptor drops the lock
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
-def load_run(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The run record and case records of a results file (the last record per case wins)."""
-    run: dict[str, Any] = {}
-    cases: dict[str, dict[str, Any]] = {}
-    for rec in read_records(path):
-        if rec.get("kind") == "run":
-            if rec.get("schema") != SCHEMA_VERSION:
-                raise ValueError(
-                    f"{path}: results schema {rec.get('schema')}, this gembench reads "
-                    f"{SCHEMA_VERSION}"
-                )
-            run = run or rec
-        elif rec.get("kind") == "case":
-            cases[rec["case_id"]] = rec
-    return run, list(cases.values())
+def check_resumable(path: Path) -> dict[str, Any]:
+    """The run record of a results file that ``--resume`` may append to; raises
+    :class:`ResultsError` (before anything is written) for a directory, a device or fifo, a
+    binary or foreign file, or another schema version."""
+    path = Path(path)
+    if path.is_dir():
+        raise ResultsError(f"{path}: a directory, not a results file; refusing to resume")
+    if not path.is_file():
+        raise ResultsError(f"{path}: not a regular file; refusing to resume")
+    try:
+        s = scan(path)
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not s.run:
+        raise ResultsError(f"{path}: not a gembench results file (no run record on line 1); "
+                           "refusing to resume into it")
+    return s.run
+
+
+# ---------------------------------------------------------------------------- tidy table
 
 
 def _get(rec: dict[str, Any], path: tuple[str, ...]) -> Any:
