@@ -156,9 +156,9 @@ def size_plot(sub: pd.DataFrame, title: str, path: Path) -> Path:
 
 
 def write_plots(costs: pd.DataFrame, cases: list[dict[str, Any]], out_dir: Path,
-                stem: str) -> tuple[list[tuple[str, Path]], list[str]]:
-    """Write the PNGs for the report's cost frame; return ``[(title, path)]`` and notes on
-    plots not drawn (e.g. no size sweep)."""
+                stem: str, ext: str = "png") -> tuple[list[tuple[str, Path]], list[str]]:
+    """Write the plots (``ext``: png or svg) for the report's cost frame; return
+    ``[(title, path)]`` and notes on plots not drawn (e.g. no size sweep)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plots: list[tuple[str, Path]] = []
@@ -175,7 +175,7 @@ def write_plots(costs: pd.DataFrame, cases: list[dict[str, Any]], out_dir: Path,
         title = _setting_title(s, varying)
         slug = _slug([s["device"], s["dtype"], *(s[k] for k in varying
                                                  if k not in ("device", "dtype"))])
-        path = cost_plot(sub, title, out_dir / f"{stem}-cost-{slug}.png")
+        path = cost_plot(sub, title, out_dir / f"{stem}-cost-{slug}.{ext}")
         plots.append((f"Cost relative to ReLU per backend ({title})", path))
     swept = False
     for s, sub in settings:
@@ -185,7 +185,7 @@ def write_plots(costs: pd.DataFrame, cases: list[dict[str, Any]], out_dir: Path,
         title = _setting_title(s, varying)
         slug = _slug([s["device"], s["dtype"], *(s[k] for k in varying
                                                  if k not in ("device", "dtype"))])
-        path = size_plot(sub, title, out_dir / f"{stem}-size-{slug}.png")
+        path = size_plot(sub, title, out_dir / f"{stem}-size-{slug}.{ext}")
         plots.append((f"Time against tensor size ({title})", path))
     if not swept:
         notes.append("No size plot: every setting has a single tensor size (no sweep of "

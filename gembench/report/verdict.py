@@ -24,7 +24,7 @@ from gembench.report.fmt import (
     md_table,
     text_table,
 )
-from gembench.report.frames import all_frame, cost_frame, largest
+from gembench.report.frames import all_frame, cost_frame, largest, pass_order
 from gembench.report.sections import accuracy_table
 
 #: activations of the GEM family, listed first.
@@ -156,10 +156,11 @@ def build_verdict(cases: list[dict[str, Any]], costs: pd.DataFrame | None = None
                 str(r["pass"]), str(r["label"]), str(r["activation"]), str(r["backend"]),
                 float(r["cross"]), float(r["cross_q1"]), float(r["cross_q3"]),
                 float(r["share"]), bool(r["busy"])))
-    out.rows.sort(key=lambda w: (w.device, w.dtype != "float32", w.dtype, w.cache, w.pass_,
-                                 family_key(w.activation, w.label)))
+    passes = pass_order([*(w.pass_ for w in out.rows), *(b.pass_ for b in out.blocks)])
+    out.rows.sort(key=lambda w: (w.device, w.dtype != "float32", w.dtype, w.cache,
+                                 passes.index(w.pass_), family_key(w.activation, w.label)))
     out.blocks.sort(key=lambda b: (b.preset, b.device, b.dtype != "float32", b.dtype, b.cache,
-                                   b.pass_, family_key(b.activation, b.label)))
+                                   passes.index(b.pass_), family_key(b.activation, b.label)))
     return out
 
 
