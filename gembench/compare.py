@@ -31,7 +31,9 @@ from scipy.stats import mannwhitneyu
 from tabulate import tabulate
 
 from gembench.report.fmt import fmt_time
-from gembench.results import load_results
+from gembench.report.runs import load_typed
+from gembench.results import CaseRecord, RunRecord
+from gembench.results.records import Stats
 
 #: default significance level of the Mann–Whitney U test.
 ALPHA = 0.01
@@ -103,11 +105,11 @@ class Comparison:
         return [c for c in self.changes if c.verdict == "faster"]
 
 
-def environment_differences(base_run: dict[str, Any], new_run: dict[str, Any]) -> list[str]:
+def environment_differences(base_run: RunRecord, new_run: RunRecord) -> list[str]:
     """The environment fields that make timings of the two runs hard to compare."""
 
-    def facts(run: dict[str, Any]) -> dict[str, Any]:
-        env = run.get("environment") or {}
+    def facts(run: RunRecord) -> dict[str, Any]:
+        env = run.environment or {}
         gpu = env.get("gpu") or {}
         return {
             "CPU model": (env.get("cpu") or {}).get("brand_raw"),
@@ -121,8 +123,8 @@ def environment_differences(base_run: dict[str, Any], new_run: dict[str, Any]) -
     return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if a[k] != b[k]]
 
 
-def _samples(timing: dict[str, Any]) -> np.ndarray:
-    return np.asarray(timing.get("samples") or [], dtype=np.float64)
+def _samples(timing: Stats) -> np.ndarray:
+    return np.asarray(timing.samples or [], dtype=np.float64)
 
 
 def hodges_lehmann(base: np.ndarray, new: np.ndarray, confidence: float = CONFIDENCE
@@ -166,23 +168,22 @@ def classify(change: Change, threshold: float, alpha: float) -> str:
     return "within threshold"
 
 
-def compare_cases(base_cases: list[dict[str, Any]], new_cases: list[dict[str, Any]],
+def compare_cases(base_cases: list[CaseRecord], new_cases: list[CaseRecord],
                   threshold: float = THRESHOLD, alpha: float = ALPHA) -> Comparison:
     """Match cases by id and classify the change of each median."""
-    base = {c["case_id"]: c for c in base_cases}
-    new = {c["case_id"]: c for c in new_cases}
+    base = {c.case_id: c for c in base_cases}
+    new = {c.case_id: c for c in new_cases}
     out = Comparison(threshold=threshold, alpha=alpha)
     out.only_base = sorted(set(base) - set(new))
     out.only_new = sorted(set(new) - set(base))
     for cid in sorted(set(base) & set(new)):
         b, n = base[cid], new[cid]
-        if b.get("status") != "ok" or n.get("status") != "ok":
-            if b.get("status") != n.get("status"):
-                out.status_changes.append((cid, str(b.get("status")), str(n.get("status")),
-                                           str(n.get("reason") or b.get("reason") or "")))
+        bt, nt = b.timing, n.timing
+        if b.status != "ok" or n.status != "ok" or bt is None or nt is None:
+            if b.status != n.status:
+                out.status_changes.append((cid, b.status, n.status, n.reason or b.reason or ""))
             continue
-        bt, nt = b["timing"], n["timing"]
-        bm, nm = float(bt["median"]), float(nt["median"])
+        bm, nm = float(bt.median), float(nt.median)
         xs, ys = _samples(bt), _samples(nt)
         p_slow = p_fast = None
         if xs.size >= MIN_SAMPLES and ys.size >= MIN_SAMPLES:
@@ -199,8 +200,8 @@ def compare_cases(base_cases: list[dict[str, Any]], new_cases: list[dict[str, An
 def compare_paths(base: Path | str, new: Path | str, threshold: float = THRESHOLD,
                   alpha: float = ALPHA) -> Comparison:
     """:func:`compare_cases` on two results files or run directories."""
-    _, base_run, base_cases = load_results(base)
-    _, new_run, new_cases = load_results(new)
+    _, base_run, base_cases = load_typed(base)
+    _, new_run, new_cases = load_typed(new)
     out = compare_cases(base_cases, new_cases, threshold, alpha)
     out.env_differences = environment_differences(base_run, new_run)
     return out

@@ -21,6 +21,7 @@ from gembench.compare import (
     run_compare,
 )
 from gembench.engine.timing import summarize
+from gembench.results import CaseRecord
 
 FIXTURE = Path(__file__).parent / "data" / "results-small.jsonl"
 N_SAMPLES = 40
@@ -97,8 +98,8 @@ def test_five_percent_below_ten_percent_threshold(tmp_path):
 
 def test_large_change_without_significance_is_not_a_regression():
     def rec(samples):
-        return {"case_id": "c", "status": "ok",
-                "timing": {**summarize(samples)}}
+        return CaseRecord.from_json({"case_id": "c", "status": "ok",
+                                     "timing": {**summarize(samples)}})
 
     base = [rec([1.0, 1.6, 1.0, 1.5, 1.1])]
     new = [rec([1.3, 1.0, 1.7, 1.5, 1.4])]  # median +27 %, but the samples overlap
@@ -139,7 +140,8 @@ def test_cases_only_in_one_run_and_status_changes():
     base = recs[1:]
     new = copy.deepcopy(recs[1:-3])  # drops the last three (skipped, skipped, failed)
     new[0] = {**new[0], "status": "failed", "reason": "boom"}
-    cmp = compare_cases(base, new)
+    cmp = compare_cases([CaseRecord.from_json(r) for r in base],
+                        [CaseRecord.from_json(r) for r in new])
     assert len(cmp.only_base) == 3
     assert cmp.status_changes == [(new[0]["case_id"], "ok", "failed", "boom")]
 

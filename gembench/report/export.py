@@ -29,9 +29,9 @@ from typing import Any
 import pandas as pd
 
 from gembench.report.fmt import fmt_ratio_spread, fmt_time
-from gembench.report.frames import cost_frame, samples_of
-from gembench.report.markdown import load_runs, merged_cases
-from gembench.results import ResultsError
+from gembench.report.frames import cost_frame
+from gembench.report.runs import load_runs, merged_cases
+from gembench.results import CaseRecord, ResultsError, RunRecord
 
 
 class ExportError(Exception):
@@ -59,8 +59,8 @@ def _finite_or_none(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def github_action_benchmark(df: pd.DataFrame, _records: dict[str, dict[str, Any]],
-                            _run: dict[str, Any]) -> list[dict[str, Any]]:
+def github_action_benchmark(df: pd.DataFrame, _records: dict[str, CaseRecord],
+                            _run: RunRecord) -> list[dict[str, Any]]:
     """``customSmallerIsBetter`` entries: time per call and ratio to ReLU per case."""
     out: list[dict[str, Any]] = []
     for _, r in _ok(df).iterrows():
@@ -75,7 +75,7 @@ def github_action_benchmark(df: pd.DataFrame, _records: dict[str, dict[str, Any]
     return out
 
 
-def bmf(df: pd.DataFrame, _records: dict[str, dict[str, Any]], _run: dict[str, Any]
+def bmf(df: pd.DataFrame, _records: dict[str, CaseRecord], _run: RunRecord
         ) -> dict[str, dict[str, dict[str, float]]]:
     """Bencher Metric Format: latency (ns) and the two ratios to ReLU per case."""
     out: dict[str, dict[str, dict[str, float]]] = {}
@@ -95,8 +95,8 @@ def bmf(df: pd.DataFrame, _records: dict[str, dict[str, Any]], _run: dict[str, A
     return out
 
 
-def pytest_benchmark(df: pd.DataFrame, records: dict[str, dict[str, Any]],
-                     run: dict[str, Any]) -> dict[str, Any]:
+def pytest_benchmark(df: pd.DataFrame, records: dict[str, CaseRecord],
+                     run: RunRecord) -> dict[str, Any]:
     """pytest-benchmark's saved-run JSON, statistics by pytest-benchmark's own ``Stats``."""
     try:
         import pytest_benchmark as pb
@@ -106,15 +106,15 @@ def pytest_benchmark(df: pd.DataFrame, records: dict[str, dict[str, Any]],
                           "(pip install pytest-benchmark)") from None
     benches = []
     for _, r in _ok(df).iterrows():
-        rec = records[r["case_id"]]
-        samples = samples_of(rec)
+        timing = records[r["case_id"]].timing
+        samples = (timing.samples if timing else None) or []
         if not samples:
             continue  # no raw samples: pytest-benchmark's statistics cannot be made honestly
         stats = Stats()
         for s in samples:
             stats.update(float(s))
         st = {**stats.as_dict(), "data": [float(s) for s in samples],
-              "iterations": int((rec.get("timing") or {}).get("number") or 1)}
+              "iterations": int(timing.number or 1)}
         benches.append({
             "group": f"{r['context']} {r['dtype']} {r['shape']} {r['pass']}",
             "name": r["case_id"], "fullname": f"gembench::{r['case_id']}",
@@ -125,11 +125,10 @@ def pytest_benchmark(df: pd.DataFrame, records: dict[str, dict[str, Any]],
                            "ratio_to_fastest_relu": _finite_or_none(r["cross"]),
                            "fastest_relu_backend": r["best_backend"],
                            "machine_busy": bool(r["busy"])},
-            "options": {"timer": str((rec.get("timing") or {}).get("clock") or "perf_counter"),
-                        "min_rounds": None, "max_time": None, "min_time": None,
-                        "warmup": (rec.get("timing") or {}).get("warmup")},
+            "options": {"timer": str(timing.clock or "perf_counter"), "min_rounds": None,
+                        "max_time": None, "min_time": None, "warmup": timing.warmup},
             "stats": st})
-    env = run.get("environment") or {}
+    env = run.environment or {}
     git = env.get("git") or {}
     return {
         "machine_info": {"node": env.get("hostname"), "processor": (env.get("cpu") or {}).get(
@@ -138,13 +137,13 @@ def pytest_benchmark(df: pd.DataFrame, records: dict[str, dict[str, Any]],
         "commit_info": {"id": git.get("commit"), "dirty": bool(git.get("dirty")),
                         "project": "gembench"},
         "benchmarks": benches,
-        "datetime": run.get("started") or datetime.now(timezone.utc).isoformat(),
+        "datetime": run.started or datetime.now(timezone.utc).isoformat(),
         "version": pb.__version__,
     }
 
 
 #: format name -> writer of the JSON value.
-FORMATS: dict[str, Callable[[pd.DataFrame, dict[str, dict[str, Any]], dict[str, Any]], Any]] = {
+FORMATS: dict[str, Callable[[pd.DataFrame, dict[str, CaseRecord], RunRecord], Any]] = {
     "github-action-benchmark": github_action_benchmark,
     "bmf": bmf,
     "pytest-benchmark": pytest_benchmark,
@@ -157,7 +156,7 @@ def export(results: list[Path], fmt: str) -> Any:
         raise ExportError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
     runs = load_runs(results)
     cases = merged_cases(runs)
-    records = {str(c.get("case_id")): c for c in cases}
+    records = {c.case_id: c for c in cases}
     return FORMATS[fmt](cost_frame(cases), records, runs[-1][1])
 
 

@@ -13,16 +13,15 @@ import numpy as np
 
 from gembench.report.fmt import fmt_bytes, fmt_time, md_table, shape_text, summarize_values
 from gembench.report.frames import num
+from gembench.report.runs import Run
+from gembench.results import CaseRecord, RunRecord
 
-Run = tuple[Path, dict[str, Any], list[dict[str, Any]]]
 
-
-def allocator_text(run: dict[str, Any], cases: list[dict[str, Any]]) -> str:
+def allocator_text(run: RunRecord, cases: list[CaseRecord]) -> str:
     """The allocator settings of the cases: the environment the run recorded for each allocator
     setting, or, for runs that did not record it, this gembench's settings (said so)."""
-    env = run.get("environment") or {}
-    recorded = env.get("allocator_env") or run.get("allocator_env")
-    allocs = sorted({str(c.get("allocator")) for c in cases if c.get("allocator")})
+    recorded = run.allocator_env
+    allocs = sorted({c.allocator for c in cases if c.allocator})
     if isinstance(recorded, dict):
         def show(a: str) -> str:
             vals = recorded.get(a) or {}
@@ -45,25 +44,27 @@ def _gpu_text(gpu: dict[str, Any] | None) -> str:
     return f"unknown ({gpu.get('error')})" if gpu else "none"
 
 
-def run_facts(path: Path, run: dict[str, Any], cases: list[dict[str, Any]]) -> dict[str, str]:
+def run_facts(path: Path, run: RunRecord, cases: list[CaseRecord]) -> dict[str, str]:
     """The environment of one run, as label -> text."""
-    env = run.get("environment") or {}
+    env = run.environment or {}
     pk = env.get("packages") or {}
     git = env.get("git") or {}
     suite_env = env.get("suite") or {}
-    counts = Counter(str(c.get("status")) for c in cases)
-    policy = run.get("timing_policy") or {}
+    counts = Counter(c.status for c in cases)
+    policy = run.timing_policy or {}
     commit = git.get("commit") or "unknown"
     if git.get("dirty"):
         commit += " (uncommitted changes)"
     runner_alloc = env.get("allocator_env_of_runner") or {}
     return {
         "results file": str(path),
-        "suite": str(run.get("suite") or "?"),
-        "suite file": str(run.get("suite_path") or suite_env.get("path") or "–"),
-        "suite sha256": str(run.get("suite_sha256") or suite_env.get("sha256") or "–"),
-        "description": str(run.get("description") or "–"),
-        "started": str(run.get("started") or "?"),
+        "suite": str(run.suite or "?"),
+        "suite file": str(run.suite_path or suite_env.get("path") or "–"),
+        "suite sha256": str(run.suite_sha256 or suite_env.get("sha256") or "–"),
+        "description": str(run.description or "–"),
+        "started": str(run.started or "?"),
+        "results schema": str(run.schema) + (f" (migrated from {run.migrated_from})"
+                                             if run.migrated_from else ""),
         "cases": ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none",
         "CPU": str((env.get("cpu") or {}).get("brand_raw") or (env.get("cpu") or {}).get(
             "error") or "?"),
@@ -75,13 +76,13 @@ def run_facts(path: Path, run: dict[str, Any], cases: list[dict[str, Any]]) -> d
                                                        "triton")},
         "GPU": _gpu_text(env.get("gpu")),
         "git commit": commit,
-        "gembench": str(run.get("gembench") or "?"),
+        "gembench": str(run.gembench or "?"),
         "allocator of the cases": allocator_text(run, cases),
         "allocator env of the runner": ", ".join(
             f"{k}={v if v is not None else 'unset'}" for k, v in runner_alloc.items()) or "–",
         "timing policy": ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                                    for k, v in policy.items()) or "–",
-        "seed": str(run.get("seed", "–")),
+        "seed": str(run.seed),
     }
 
 
@@ -93,28 +94,26 @@ def environment_section(runs: list[Run]) -> list[str]:
     return ["## Environment", "", md_table(rows, headers), ""]
 
 
-def problem_section(cases: list[dict[str, Any]]) -> list[str]:
+def problem_section(cases: list[CaseRecord]) -> list[str]:
     """Failed cases one by one, skipped ones grouped by backend and reason."""
-    failed = [c for c in cases if c.get("status") == "failed"]
-    skipped = [c for c in cases if c.get("status") == "skipped"]
+    failed = [c for c in cases if c.status == "failed"]
+    skipped = [c for c in cases if c.status == "skipped"]
     head = ["## Failed and skipped cases", ""]
     if not cases:
         return [*head, "No cases in these results.", ""]
     if not failed and not skipped:
         return [*head, "None: every case ran.", ""]
-    rows = [["failed", c.get("backend"), c.get("label"), c.get("dtype"),
-             shape_text(c.get("shape")), c.get("pass"), "1",
-             c.get("reason") or "(no reason recorded)"]
-            for c in sorted(failed, key=lambda c: str(c.get("case_id")))]
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    rows = [["failed", c.backend, c.label, c.dtype, shape_text(c.shape), c.pass_, "1",
+             c.reason or "(no reason recorded)"] for c in sorted(failed, key=lambda c: c.case_id)]
+    groups: dict[tuple[Any, ...], list[CaseRecord]] = {}
     for c in skipped:
-        groups.setdefault((c.get("backend"), c.get("reason")), []).append(c)
+        groups.setdefault((c.backend, c.reason), []).append(c)
     for (be, reason), cs in sorted(groups.items(), key=lambda kv: (str(kv[0][0]),
                                                                     str(kv[0][1]))):
-        rows.append(["skipped", be, summarize_values((c.get("label") for c in cs), "activations"),
-                     summarize_values((c.get("dtype") for c in cs), "dtypes"),
-                     summarize_values((shape_text(c.get("shape")) for c in cs), "shapes"),
-                     summarize_values((c.get("pass") for c in cs), "passes"), str(len(cs)),
+        rows.append(["skipped", be, summarize_values((c.label for c in cs), "activations"),
+                     summarize_values((c.dtype for c in cs), "dtypes"),
+                     summarize_values((shape_text(c.shape) for c in cs), "shapes"),
+                     summarize_values((c.pass_ for c in cs), "passes"), str(len(cs)),
                      reason or "(no reason recorded)"])
     headers = ["status", "backend", "activation", "dtype", "shape", "pass", "cases", "reason"]
     return [*head, f"{len(failed)} failed (one row each), {len(skipped)} skipped (grouped by "
@@ -136,17 +135,16 @@ def _fmt_counts(v: Any) -> str:
 _OP_KEYS = ("nodes_optimized", "transcendental_ops")
 
 
-def graph_facts(cases: list[dict[str, Any]]) -> list[str]:
+def graph_facts(cases: list[CaseRecord]) -> list[str]:
     """Graph op counts and transcendental ops, where backends record them (ONNX Runtime)."""
     seen: dict[tuple[Any, ...], dict[str, Any]] = {}
     for c in cases:
-        info = c.get("backend_info")
-        if c.get("status") != "ok" or not isinstance(info, dict):
+        info = c.backend_info
+        if c.status != "ok" or not isinstance(info, dict):
             continue
         if not any(k in info for k in _OP_KEYS):
             continue
-        seen.setdefault((c.get("backend"), c.get("label"), c.get("dtype"), c.get("activation")),
-                        info)
+        seen.setdefault((c.backend, c.label, c.dtype, c.activation), info)
     if not seen:
         return []
     graphs: list[str] = []
@@ -174,22 +172,22 @@ def graph_facts(cases: list[dict[str, Any]]) -> list[str]:
             "transcendental-free activation should list none.", "", md_table(rows, headers), ""]
 
 
-def backend_facts(cases: list[dict[str, Any]]) -> list[str]:
+def backend_facts(cases: list[CaseRecord]) -> list[str]:
     """Facts constant across a backend's cases (compile mode, provider, ...) and compile time."""
     skip = {*_OP_KEYS, "nodes_built", "unclassified_ops"}
-    per_be: dict[str, list[dict[str, Any]]] = {}
+    per_be: dict[str, list[CaseRecord]] = {}
     for c in cases:
-        if c.get("status") == "ok":
-            per_be.setdefault(str(c.get("backend")), []).append(c)
+        if c.status == "ok":
+            per_be.setdefault(c.backend, []).append(c)
     rows = []
     for be, cs in sorted(per_be.items()):
-        infos = [c.get("backend_info") or {} for c in cs]
+        infos = [c.backend_info or {} for c in cs]
         keys = sorted(set().union(*(i.keys() for i in infos)) - skip)
         const = [f"{k}={infos[0][k]}" for k in keys
                  if all(k in i for i in infos)
                  and len({json.dumps(i.get(k), sort_keys=True) for i in infos}) == 1
                  and not isinstance(infos[0][k], (dict, list))]
-        compile_t = [num((c.get("derived") or {}).get("compile_time")) for c in cs]
+        compile_t = [num(c.derived and c.derived.compile_time) for c in cs]
         compile_t = [t for t in compile_t if np.isfinite(t)]
         comp = (f"{fmt_time(float(np.median(compile_t)))} median, "
                 f"{fmt_time(max(compile_t))} max" if compile_t else "–")
@@ -202,19 +200,19 @@ def backend_facts(cases: list[dict[str, Any]]) -> list[str]:
             md_table(rows, ["backend", "cases", "compile time", "facts"]), ""]
 
 
-def trace_section(cases: list[dict[str, Any]], report_dir: Path) -> list[str]:
+def trace_section(cases: list[CaseRecord], report_dir: Path) -> list[str]:
     """Links to the torch.profiler Chrome traces of a ``--profile`` run."""
     rows = []
     for c in cases:
-        trace = c.get("trace")
+        trace = c.trace
         if not trace:
             continue
         try:
             link = os.path.relpath(trace, report_dir.resolve())
         except ValueError:  # another drive
             link = trace
-        rows.append([c.get("context"), c.get("backend"), c.get("label"), c.get("dtype"),
-                     shape_text(c.get("shape")), c.get("pass"), f"[trace]({link})"])
+        rows.append([c.context, c.backend, c.label, c.dtype, shape_text(c.shape), c.pass_,
+                     f"[trace]({link})"])
     if not rows:
         return []
     return ["## Profiles", "", "torch.profiler Chrome traces (open in Perfetto or "

@@ -17,6 +17,8 @@ import pandas as pd
 
 from gembench.plan.cases import PASSES
 from gembench.report.fmt import shape_text
+from gembench.results import CaseRecord
+from gembench.results.records import RatioStats, Stats
 
 #: a setting: cases that share all of these are compared with each other (the fastest ReLU is
 #: looked for among them).
@@ -38,14 +40,6 @@ COLUMNS = [
 ]
 
 
-def _get(rec: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(rec, dict) or key not in rec:
-            return None
-        rec = rec[key]
-    return rec
-
-
 def num(v: Any) -> float:
     """``v`` as a float; NaN when missing or not a number."""
     try:
@@ -54,98 +48,84 @@ def num(v: Any) -> float:
         return math.nan
 
 
-def case_row(c: dict[str, Any]) -> dict[str, Any]:
+def _stat(s: Stats | RatioStats | None, name: str) -> float:
+    return num(getattr(s, name, None)) if s is not None else math.nan
+
+
+def case_row(c: CaseRecord) -> dict[str, Any]:
     """The figures of one case record that reports use (times in seconds)."""
-    t = c.get("timing") if isinstance(c.get("timing"), dict) else {}
-    err = c.get("error") if isinstance(c.get("error"), dict) else {}
-    blk = c.get("block") if isinstance(c.get("block"), dict) else {}
+    t, err, blk = c.timing, c.error, c.block
     return {
-        "case_id": str(c.get("case_id")),
-        "context": c.get("context", "elementwise"),
-        "device": c.get("device", "cpu"),
-        "dtype": c.get("dtype"),
-        "shape": shape_text(c.get("shape")),
-        "numel": int(c.get("numel") or 0),
-        "pass": c.get("pass"),
-        "threads": c.get("threads"),
-        "allocator": c.get("allocator"),
-        "cache": c.get("cache") or "-",
-        "preset": c.get("preset"),
-        "backend": c.get("backend"),
-        "activation": c.get("activation"),
-        "label": c.get("label") or c.get("activation"),
-        "status": c.get("status"),
-        "reason": c.get("reason"),
-        "busy": bool(c.get("machine_busy")),
-        "median": num(t.get("median")),
-        "iqr": num(t.get("iqr")),
-        "q1": num(t.get("q1")),
-        "q3": num(t.get("q3")),
-        "ratio": num(_get(t, "ratio_to_relu", "median")),
-        "ratio_q1": num(_get(t, "ratio_to_relu", "q1")),
-        "ratio_q3": num(_get(t, "ratio_to_relu", "q3")),
-        "relu_median": num(_get(t, "relu", "median")),
-        "copy_median": num(_get(t, "copy", "median")),
-        "bandwidth_fraction": num(_get(c, "derived", "bandwidth_fraction")),
-        "saved_ratio": num(_get(c, "memory", "saved_ratio")),
-        "saved_bytes": num(_get(c, "memory", "saved_bytes")),
-        "forward_eps": num(err.get("forward_eps")),
-        "backward_eps": num(err.get("backward_eps")),
-        "forward_tol": num(err.get("forward_tol")),
-        "backward_tol": num(err.get("backward_tol")),
-        "block_median": num(blk.get("median")),
-        "share": num(blk.get("activation_share")),
-        "share_q1": num(_get(blk, "activation_share_q", "q1")),
-        "share_q3": num(_get(blk, "activation_share_q", "q3")),
-        "activation_median": num(_get(blk, "activation", "median")),
+        "case_id": c.case_id, "context": c.context, "device": c.device, "dtype": c.dtype,
+        "shape": shape_text(c.shape), "numel": int(c.numel or 0), "pass": c.pass_,
+        "threads": c.threads, "allocator": c.allocator, "cache": c.cache, "preset": c.preset,
+        "backend": c.backend, "activation": c.activation, "label": c.label or c.activation,
+        "status": c.status, "reason": c.reason, "busy": bool(c.machine_busy),
+        **{k: _stat(t, k) for k in ("median", "iqr", "q1", "q3")},
+        "ratio": _stat(t and t.ratio_to_relu, "median"),
+        "ratio_q1": _stat(t and t.ratio_to_relu, "q1"),
+        "ratio_q3": _stat(t and t.ratio_to_relu, "q3"),
+        "relu_median": _stat(t and t.relu, "median"),
+        "copy_median": _stat(t and t.copy, "median"),
+        "bandwidth_fraction": num(c.derived and c.derived.bandwidth_fraction),
+        "saved_ratio": num(c.memory and c.memory.saved_ratio),
+        "saved_bytes": num(c.memory and c.memory.saved_bytes),
+        **{k: num(getattr(err, k, None)) for k in ("forward_eps", "backward_eps",
+                                                    "forward_tol", "backward_tol")},
+        "block_median": num(blk and blk.median),
+        "share": num(blk and blk.activation_share),
+        "share_q1": _stat(blk and blk.activation_share_q, "q1"),
+        "share_q3": _stat(blk and blk.activation_share_q, "q3"),
+        "activation_median": _stat(blk and blk.activation, "median"),
     }
 
 
-def all_frame(cases: Iterable[dict[str, Any]]) -> pd.DataFrame:
+def all_frame(cases: Iterable[CaseRecord]) -> pd.DataFrame:
     """One row per case, whatever its status."""
     return pd.DataFrame([case_row(c) for c in cases], columns=COLUMNS)
 
 
-def case_frame(cases: Iterable[dict[str, Any]]) -> pd.DataFrame:
+def case_frame(cases: Iterable[CaseRecord]) -> pd.DataFrame:
     """One row per *ok* case that has timings."""
-    ok = [c for c in cases if c.get("status") == "ok" and isinstance(c.get("timing"), dict)]
-    return all_frame(ok)
+    return all_frame(c for c in cases if c.status == "ok" and c.timing is not None)
 
 
-def samples_of(rec: dict[str, Any], *path: str) -> list[float]:
-    """The raw timing samples at ``timing/<path>`` of a record (``[]`` when not stored)."""
-    return list(_get(rec, "timing", *path, "samples") or [])
+#: one ReLU time: (median, per-call samples, q1, q3)
+ReluTime = tuple[float, list[float], float, float]
 
 
-def relu_times(group: pd.DataFrame, records: dict[str, dict[str, Any]]
-               ) -> dict[str, tuple[float, list[float], float, float]]:
-    """Per backend, its ReLU in one setting as (median, samples, q1, q3).
+def _relu_time(s: Stats) -> ReluTime:
+    return float(s.median), list(s.samples or []), _stat(s, "q1"), _stat(s, "q3")
+
+
+def relu_times(group: pd.DataFrame, records: dict[str, CaseRecord]) -> dict[str, ReluTime]:
+    """Per backend, its ReLU in one setting.
 
     A backend's ReLU case is its own measurement; without one, the median of the ReLU
     baselines timed interleaved beside its cases stands in (its samples: those of the baseline
     nearest that median).
     """
-    out: dict[str, tuple[float, list[float], float, float]] = {}
+    out: dict[str, ReluTime] = {}
     for be, sub in group.groupby("backend", sort=False):
         relu = sub[sub["activation"] == "relu"]
         if len(relu):
             row = relu.sort_values("median").iloc[0]
-            rec = records[row["case_id"]]
-            out[str(be)] = (float(row["median"]), samples_of(rec), row["q1"], row["q3"])
+            timing = records[row["case_id"]].timing
+            assert timing is not None  # case_frame holds timed cases only
+            out[str(be)] = _relu_time(timing)
             continue
-        bases = [_get(records[cid], "timing", "relu") for cid in sub["case_id"]]
-        bases = [b for b in bases if isinstance(b, dict) and b.get("median") is not None]
+        bases = [records[cid].timing.relu for cid in sub["case_id"]
+                 if records[cid].timing is not None and records[cid].timing.relu is not None]
         if not bases:
             continue
-        med = float(np.median([float(b["median"]) for b in bases]))
-        near = min(bases, key=lambda b: abs(float(b["median"]) - med))
-        out[str(be)] = (med, list(near.get("samples") or []), num(near.get("q1")),
-                        num(near.get("q3")))
+        med = float(np.median([b.median for b in bases]))
+        near = min(bases, key=lambda b: abs(b.median - med))
+        out[str(be)] = (med, *_relu_time(near)[1:])
     return out
 
 
-def best_relu(group: pd.DataFrame, records: dict[str, dict[str, Any]]
-              ) -> tuple[str, tuple[float, list[float], float, float]] | None:
+def best_relu(group: pd.DataFrame, records: dict[str, CaseRecord]
+              ) -> tuple[str, ReluTime] | None:
     """The fastest ReLU of one setting: the backend whose ReLU median (:func:`relu_times`)
     is lowest, or ``None`` when no ReLU was timed."""
     cands = relu_times(group, records)
@@ -172,15 +152,35 @@ def pairwise_ratio_quartiles(num_s: Sequence[float], den: Sequence[float]) -> tu
     return float(q1), float(q3)
 
 
-def cost_frame(cases: list[dict[str, Any]]) -> pd.DataFrame:
+def anchor_ratios(c: CaseRecord) -> np.ndarray | None:
+    """Per-round case / anchor ReLU (torch eager ``torch.relu`` timed in the same rounds), or
+    ``None`` when the case has no anchor."""
+    t = c.timing
+    if t is None or t.anchor is None or not t.samples or not t.anchor.samples:
+        return None
+    n = min(len(t.samples), len(t.anchor.samples))
+    return np.asarray(t.samples[:n], dtype=np.float64) / np.asarray(t.anchor.samples[:n],
+                                                                    dtype=np.float64)
+
+
+def chain_ratio(case: np.ndarray, best: np.ndarray) -> tuple[float, float, float]:
+    """× the best ReLU as the chain case/anchor × anchor/best: each factor from per-round
+    ratios (drift cancels within a round), the interval the quartiles over pairs of rounds."""
+    q1, q3 = pairwise_ratio_quartiles(case, best)
+    return float(np.median(case) / np.median(best)), q1, q3
+
+
+def cost_frame(cases: list[CaseRecord]) -> pd.DataFrame:
     """:func:`case_frame` plus the ratio to the fastest ReLU of the setting
     (:func:`best_relu`): ``best_backend``, ``best_median``, ``cross``, ``cross_q1``,
-    ``cross_q3``."""
+    ``cross_q3`` and ``chain`` (True where the ratio is the same-round anchor chain of
+    :func:`chain_ratio`, False where it is a ratio of medians with sample-pair quartiles)."""
     df = case_frame(cases)
-    records = {str(c.get("case_id")): c for c in cases if c.get("status") == "ok"}
+    records = {c.case_id: c for c in cases if c.status == "ok"}
     df["best_backend"] = pd.Series([None] * len(df), index=df.index, dtype=object)
     for col in ("best_median", "cross", "cross_q1", "cross_q3"):
         df[col] = math.nan
+    df["chain"] = False
     if df.empty:
         return df
     for _, group in df.groupby(SETTING, sort=False, dropna=False):
@@ -188,15 +188,24 @@ def cost_frame(cases: list[dict[str, Any]]) -> pd.DataFrame:
         if best is None:
             continue
         best_be, (b_med, b_samples, b_q1, b_q3) = best
+        own = group[(group["backend"] == best_be) & (group["activation"] == "relu")]
+        b_anchor = anchor_ratios(records[own["case_id"].iloc[0]]) if len(own) else None
         for idx, row in group.iterrows():
-            samples = samples_of(records[row["case_id"]])
-            if len(samples) >= 2 and len(b_samples) >= 2:
-                q1, q3 = pairwise_ratio_quartiles(samples, b_samples)
+            rec = records[row["case_id"]]
+            a_anchor = anchor_ratios(rec)
+            samples = rec.timing.samples or [] if rec.timing else []
+            chain = a_anchor is not None and b_anchor is not None
+            if chain:
+                cross, q1, q3 = chain_ratio(a_anchor, b_anchor)
+            elif len(samples) >= 2 and len(b_samples) >= 2:
+                cross, (q1, q3) = row["median"] / b_med, pairwise_ratio_quartiles(samples,
+                                                                                 b_samples)
             else:
-                q1, q3 = row["q1"] / b_q3, row["q3"] / b_q1
+                cross, q1, q3 = row["median"] / b_med, row["q1"] / b_q3, row["q3"] / b_q1
             df.loc[idx, ["best_backend"]] = best_be
-            df.loc[idx, ["best_median", "cross", "cross_q1", "cross_q3"]] = [
-                b_med, row["median"] / b_med, q1, q3]
+            df.loc[idx, ["best_median", "cross", "cross_q1", "cross_q3"]] = [b_med, cross, q1,
+                                                                             q3]
+            df.loc[idx, "chain"] = chain
     return df
 
 
@@ -225,6 +234,7 @@ def largest(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return df[df["numel"] == top]
 
 
-__all__ = ["COLUMNS", "OPTIONAL", "SERIES", "SETTING", "all_frame", "best_relu", "case_frame",
-           "case_row", "cost_frame", "largest", "num", "order", "pairwise_ratio_quartiles",
-           "pass_order", "relu_times", "varying"]
+__all__ = ["COLUMNS", "OPTIONAL", "SERIES", "SETTING", "ReluTime", "all_frame",
+           "anchor_ratios", "best_relu", "case_frame", "case_row", "chain_ratio", "cost_frame",
+           "largest", "num", "order", "pairwise_ratio_quartiles", "pass_order", "relu_times",
+           "varying"]

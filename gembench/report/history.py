@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 from gembench.compare import compare_cases
-from gembench.report.facts import Run
 from gembench.report.frames import case_row
+from gembench.report.runs import Run
+from gembench.results import CaseRecord, RunRecord
 
 
 @dataclass
@@ -32,9 +32,9 @@ class Machine:
     cases: dict[str, list[Point | None]] = field(default_factory=dict)
 
 
-def machine_of(run: dict[str, Any]) -> str:
+def machine_of(run: RunRecord) -> str:
     """Host, CPU model and core count: runs are compared only within one machine."""
-    env = run.get("environment") or {}
+    env = run.environment or {}
     gpu = env.get("gpu") or {}
     parts = [str(env.get("hostname") or "?"), str((env.get("cpu") or {}).get("brand_raw")
                                                   or "?"), f"{env.get('logical_cores', '?')} cores"]
@@ -43,17 +43,17 @@ def machine_of(run: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def run_label(run: dict[str, Any]) -> str:
+def run_label(run: RunRecord) -> str:
     """``"3edbe59 2026-11-24 18:31"``: the commit and the start of a run."""
-    git = (run.get("environment") or {}).get("git") or {}
+    git = (run.environment or {}).get("git") or {}
     commit = str(git.get("commit") or "unknown")[:7] + ("+" if git.get("dirty") else "")
-    started = str(run.get("started") or "?").replace("T", " ")[:16]
+    started = str(run.started or "?").replace("T", " ")[:16]
     return f"{commit} {started}"
 
 
-def _ratio(c: dict[str, Any]) -> Point | None:
+def _ratio(c: CaseRecord) -> Point | None:
     r = case_row(c)
-    if c.get("status") != "ok" or not math.isfinite(r["ratio"]):
+    if c.status != "ok" or not math.isfinite(r["ratio"]):
         return None
     return Point(r["ratio"], r["ratio_q1"], r["ratio_q3"])
 
@@ -63,12 +63,12 @@ def history(runs: list[Run]) -> list[Machine]:
     run twice on one machine."""
     groups: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
-        groups.setdefault((machine_of(run[1]), str(run[1].get("suite"))), []).append(run)
+        groups.setdefault((machine_of(run[1]), str(run[1].suite)), []).append(run)
     out = []
     for (machine, suite), rs in groups.items():
         if len(rs) < 2:
             continue
-        rs = sorted(rs, key=lambda r: str(r[1].get("started") or ""))
+        rs = sorted(rs, key=lambda r: str(r[1].started or ""))
         m = Machine(f"{suite} on {machine}", [run_label(r[1]) for r in rs])
         for i, (_, _, cases) in enumerate(rs):
             marks: dict[str, str] = {}
@@ -80,8 +80,8 @@ def history(runs: list[Run]) -> list[Machine]:
                 point = _ratio(c)
                 if point is None:
                     continue
-                point.mark = marks.get(str(c.get("case_id")), "")
-                m.cases.setdefault(str(c.get("case_id")), [None] * len(rs))[i] = point
+                point.mark = marks.get(c.case_id, "")
+                m.cases.setdefault(c.case_id, [None] * len(rs))[i] = point
         m.cases = {k: v for k, v in m.cases.items() if sum(p is not None for p in v) >= 2}
         out.append(m)
     return out

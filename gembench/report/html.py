@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gembench.report import verdict
-from gembench.report.facts import Run, run_facts
+from gembench.report.facts import run_facts
 from gembench.report.fmt import (
     fmt_eps,
     fmt_pass,
@@ -28,8 +28,9 @@ from gembench.report.fmt import (
 )
 from gembench.report.frames import all_frame, cost_frame, order
 from gembench.report.history import Machine, history
-from gembench.report.markdown import load_runs, merged_cases
+from gembench.report.runs import Run, load_runs, merged_cases
 from gembench.report.sections import accuracy_table
+from gembench.results import CaseRecord
 
 #: a cell: its text, or (text, value to sort by[, css class]).
 Cell = str | tuple[str, float] | tuple[str, float, str]
@@ -219,7 +220,7 @@ def _accuracy_and_problems(frame: Any) -> list[str]:
     return out
 
 
-def _plots(costs: Any, cases: list[dict[str, Any]]) -> list[str]:
+def _plots(costs: Any, cases: list[CaseRecord]) -> list[str]:
     from gembench.report.plots import write_plots
 
     out = ["<h2>Plots</h2>"]
@@ -245,10 +246,10 @@ def _environment(runs: list[Run]) -> list[str]:
 def build_html(runs: list[Run]) -> str:
     """The page of ``runs`` (the latest record of each case in the tables; every run in the
     history)."""
-    runs = sorted(runs, key=lambda r: str(r[1].get("started") or ""))
+    runs = sorted(runs, key=lambda r: str(r[1].started or ""))
     cases = merged_cases(runs)
     costs = cost_frame(cases)
-    names = ", ".join(dict.fromkeys(str(r.get("suite") or "?") for _, r, _ in runs))
+    names = ", ".join(dict.fromkeys(str(r.suite or "?") for _, r, _ in runs))
     body = [f"<h1>gembench report: {html.escape(names)}</h1>",
             *_verdict(verdict.build_verdict(cases, costs)), *_history(history(runs)),
             *_costs(costs), *_blocks(costs), *_accuracy_and_problems(all_frame(cases)),

@@ -21,18 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from gembench.report import facts, sections, verdict
-from gembench.report.facts import Run
 from gembench.report.frames import all_frame, cost_frame
-from gembench.results import ResultsError, load_results
-
-
-def merged_cases(runs: list[Run]) -> list[dict[str, Any]]:
-    """Every case of ``runs``; a case id seen twice keeps its last record."""
-    cases: dict[str, dict[str, Any]] = {}
-    for _, _, cs in runs:
-        for c in cs:
-            cases[str(c.get("case_id"))] = c
-    return list(cases.values())
+from gembench.report.runs import Run, load_runs, merged_cases
+from gembench.results import CaseRecord, ResultsError
 
 
 def _stamp(started: str | None) -> str:
@@ -46,12 +37,12 @@ def _stamp(started: str | None) -> str:
 
 def default_report_path(runs: list[Run], suffix: str = ".md") -> Path:
     """``reports/<suite>-<run start>.md`` (suites joined with ``+`` for several runs)."""
-    names = list(dict.fromkeys(str(run.get("suite") or "run") for _, run, _ in runs))
+    names = list(dict.fromkeys(str(run.suite or "run") for _, run, _ in runs))
     safe = "".join(ch if ch.isalnum() or ch in "-_+." else "_" for ch in "+".join(names))
-    return Path("reports") / f"{safe}-{_stamp(runs[0][1].get('started'))}{suffix}"
+    return Path("reports") / f"{safe}-{_stamp(runs[0][1].started)}{suffix}"
 
 
-def _plot_lines(costs: Any, cases: list[dict[str, Any]], out: Path) -> list[str]:
+def _plot_lines(costs: Any, cases: list[CaseRecord], out: Path) -> list[str]:
     lines = ["## Plots", ""]
     try:
         from gembench.report.plots import write_plots
@@ -72,8 +63,8 @@ def build_report(runs: list[Run], out: Path) -> str:
     """The markdown text; plots are written next to ``out`` (as ``<stem>-*.png``)."""
     cases = merged_cases(runs)
     costs = cost_frame(cases)
-    by_id = {str(c.get("case_id")): c for c in cases}
-    names = ", ".join(dict.fromkeys(str(r.get("suite") or "?") for _, r, _ in runs))
+    by_id = {c.case_id: c for c in cases}
+    names = ", ".join(dict.fromkeys(str(r.suite or "?") for _, r, _ in runs))
     lines = [f"# gembench report: {names}", ""]
     lines += verdict.markdown(verdict.build_verdict(cases, costs))
     lines += facts.environment_section(runs)
@@ -91,13 +82,6 @@ def build_report(runs: list[Run], out: Path) -> str:
     return "\n".join(lines)
 
 
-def load_runs(results: list[Path]) -> list[Run]:
-    """Each results file or run directory, loaded; :class:`ResultsError` when none or bad."""
-    if not results:
-        raise ResultsError("no results files given")
-    return [load_results(p) for p in results]
-
-
 def write_report(results: list[Path], out: Path | None = None) -> Path:
     """Write the markdown report of ``results`` (results files or run directories) and its
     plots; return the report's path (default ``reports/<suite>-<run start>.md``)."""
@@ -108,5 +92,5 @@ def write_report(results: list[Path], out: Path | None = None) -> Path:
     return path
 
 
-__all__ = ["ResultsError", "build_report", "default_report_path", "load_results", "load_runs",
+__all__ = ["ResultsError", "build_report", "default_report_path", "load_runs",
            "merged_cases", "write_report"]

@@ -155,7 +155,7 @@ def size_plot(sub: pd.DataFrame, title: str, path: Path) -> Path:
     return path
 
 
-def write_plots(costs: pd.DataFrame, cases: list[dict[str, Any]], out_dir: Path,
+def write_plots(costs: pd.DataFrame, cases: list[Any], out_dir: Path,
                 stem: str, ext: str = "png") -> tuple[list[tuple[str, Path]], list[str]]:
     """Write the plots (``ext``: png or svg) for the report's cost frame; return
     ``[(title, path)]`` and notes on plots not drawn (e.g. no size sweep)."""

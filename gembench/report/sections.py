@@ -18,7 +18,9 @@ from gembench.report.fmt import (
     fmt_time,
     md_table,
 )
-from gembench.report.frames import largest, num, order, pass_order, varying
+from gembench.report.frames import largest, order, pass_order, varying
+from gembench.results import CaseRecord
+from gembench.results.records import Memory
 
 WHY_TWO_RATIOS = (
     "*Why two ratios:* **× ReLU, same backend** (interleaved per-round ratios) cancels machine "
@@ -72,7 +74,7 @@ def cost_section(df: pd.DataFrame) -> list[str]:
     return out
 
 
-def block_section(df: pd.DataFrame, cases: dict[str, dict[str, Any]]) -> list[str]:
+def block_section(df: pd.DataFrame, cases: dict[str, CaseRecord]) -> list[str]:
     """Block contexts (MLP, conv block): how much of the block the activation costs."""
     blocks = df[np.isfinite(df["block_median"].astype(float))] if len(df) else df
     if blocks.empty:
@@ -82,15 +84,15 @@ def block_section(df: pd.DataFrame, cases: dict[str, dict[str, Any]]) -> list[st
             ["context", "device", "dtype", "numel", "pass", "label", "backend"],
             key=lambda s: s.map(lambda v: (v != "relu", v)) if s.name == "label" else s,
             kind="stable").iterrows():
-        mem = cases[r["case_id"]].get("memory") or {}
+        mem = cases[r["case_id"]].memory or Memory()
         rows.append([
             r["context"], r["shape"], r["dtype"], fmt_pass(r["pass"]), r["label"] + _busy(r),
             r["backend"], fmt_time(r["median"], r["iqr"]),
             fmt_ratio_spread(r["ratio"], r["ratio_q1"], r["ratio_q3"]),
             f"{fmt_ratio(r['cross'])} ({r['best_backend']})" if r["best_backend"] else "–",
             fmt_time(r["activation_median"]), fmt_share(r["share"], r["share_q1"], r["share_q3"]),
-            *(fmt_ratio(num(mem.get(k))) + "×" if mem.get(k) is not None else "–"
-              for k in ("saved_vs_relu_block", "peak_vs_relu_block")),
+            *(fmt_ratio(x) + "×" if x is not None else "–"
+              for x in (mem.saved_vs_relu_block, mem.peak_vs_relu_block)),
         ])
     headers = ["context", "shape", "dtype", "pass", "activation", "backend",
                "block median (IQR)", "× block with ReLU (q1–q3)", "× fastest ReLU block (of)",
@@ -103,10 +105,10 @@ def block_section(df: pd.DataFrame, cases: dict[str, dict[str, Any]]) -> list[st
             "of per-round ratios activation/block.", "", md_table(rows, headers), ""]
 
 
-def memory_section(df: pd.DataFrame, cases: dict[str, dict[str, Any]]) -> list[str]:
+def memory_section(df: pd.DataFrame, cases: dict[str, CaseRecord]) -> list[str]:
     """Saved-for-backward and peak bytes at the largest shape of each setting."""
     head = ["## Memory", ""]
-    df = df[[isinstance(cases[c].get("memory"), dict) for c in df["case_id"]]] if len(df) else df
+    df = df[[cases[c].memory is not None for c in df["case_id"]]] if len(df) else df
     if df.empty:
         return [*head, "No memory figures recorded.", ""]
     keys = ["context", "device", "dtype", "threads", "allocator", "cache"]
@@ -117,18 +119,16 @@ def memory_section(df: pd.DataFrame, cases: dict[str, dict[str, Any]]) -> list[s
     group_keys = [*keys, "numel", "shape", "label", "backend", "activation"]
     for gk, sub in df.groupby(group_keys, sort=False, dropna=False):
         g = dict(zip(group_keys, gk, strict=True))
-        by_pass = {r["pass"]: cases[r["case_id"]]["memory"] for _, r in sub.iterrows()}
-        saved = by_pass.get("backward") or by_pass.get("forward_backward") or {}
-        has_saved = saved.get("saved_bytes") is not None
-        saved_x = f"{num(saved.get('saved_ratio')):.2f}×" if has_saved and saved.get(
-            "saved_ratio") is not None else "–"
-        peak_src = sorted({str(m.get("peak_source")) for m in by_pass.values()
-                           if m.get("peak_source")})
+        by_pass = {r["pass"]: cases[r["case_id"]].memory for _, r in sub.iterrows()}
+        saved = by_pass.get("backward") or by_pass.get("forward_backward") or Memory()
+        has_saved = saved.saved_bytes is not None
+        saved_x = f"{saved.saved_ratio:.2f}×" if has_saved and saved.saved_ratio is not None \
+            else "–"
+        peak_src = sorted({str(m.peak_source) for m in by_pass.values() if m.peak_source})
         rows.append([
             g["shape"], g["dtype"], *(g[c] for c in extra), g["label"], g["backend"], saved_x,
-            fmt_bytes(saved.get("saved_bytes")) if has_saved else "–",
-            saved.get("saved_source") or "–",
-            *(fmt_bytes(by_pass[p].get("peak_bytes")) if p in by_pass else "–" for p in passes),
+            fmt_bytes(saved.saved_bytes) if has_saved else "–", saved.saved_source or "–",
+            *(fmt_bytes(by_pass[p].peak_bytes) if p in by_pass else "–" for p in passes),
             "; ".join(peak_src) or "–",
         ])
     n = 2 + len(extra)

@@ -12,7 +12,7 @@ from gembench.results import load_run
 def print_summary(results: Path) -> int:
     """Print case counts and the verdict; return the number of failed cases."""
     _, cases = load_run(results)
-    counts = Counter(str(c.get("status")) for c in cases)
+    counts = Counter(c.status for c in cases)
     print(f"\n{len(cases)} cases: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     print(verdict.terminal(verdict.build_verdict(cases)))
     return counts.get("failed", 0)

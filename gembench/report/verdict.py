@@ -26,6 +26,7 @@ from gembench.report.fmt import (
 )
 from gembench.report.frames import all_frame, cost_frame, largest, pass_order
 from gembench.report.sections import accuracy_table
+from gembench.results import CaseRecord
 
 #: activations of the GEM family, listed first.
 GEM_FAMILY = ("gem", "e_gem", "se_gem")
@@ -127,7 +128,7 @@ def _best_per_label(sub: pd.DataFrame) -> pd.DataFrame:
     return sub.sort_values("cross", kind="stable").groupby("label", sort=False).head(1)
 
 
-def build_verdict(cases: list[dict[str, Any]], costs: pd.DataFrame | None = None) -> Verdict:
+def build_verdict(cases: list[CaseRecord], costs: pd.DataFrame | None = None) -> Verdict:
     """The verdict of a run's case records (``costs``: their :func:`cost_frame`, if built)."""
     costs = cost_frame(cases) if costs is None else costs
     frame = all_frame(cases)
