@@ -36,7 +36,7 @@ COLUMNS = [
     "busy", "median", "iqr", "q1", "q3", "ratio", "ratio_q1", "ratio_q3", "relu_median",
     "copy_median", "bandwidth_fraction", "saved_ratio", "saved_bytes", "forward_eps",
     "backward_eps", "forward_tol", "backward_tol", "block_median", "share", "share_q1",
-    "share_q3", "activation_median",
+    "share_q3", "activation_median", "recheck_ok", "other_cores",
 ]
 
 
@@ -77,6 +77,8 @@ def case_row(c: CaseRecord) -> dict[str, Any]:
         "share_q1": _stat(blk and blk.activation_share_q, "q1"),
         "share_q3": _stat(blk and blk.activation_share_q, "q3"),
         "activation_median": _stat(blk and blk.activation, "median"),
+        "recheck_ok": None if err is None or err.recheck is None else bool(err.recheck.ok),
+        "other_cores": num(c.busy and c.busy.other_cores),
     }
 
 

@@ -108,6 +108,10 @@ def _accuracy(acc: pd.DataFrame, frame: pd.DataFrame, r: Any) -> str:
                    & (frame["backend"] == r["backend"]) & (frame["dtype"] == r["dtype"])]
     if len(hit) and bool(hit["over"].any()):
         return "OVER"
+    mine = frame[(frame["label"] == r["label"]) & (frame["backend"] == r["backend"])
+                 & (frame["dtype"] == r["dtype"])]
+    if (mine["recheck_ok"] == False).any():  # noqa: E712 (None: not rechecked)
+        return "recheck failed"
     if len(failed):
         return "failed"
     return "ok" if len(hit) else "–"
@@ -135,9 +139,20 @@ def build_verdict(cases: list[CaseRecord], costs: pd.DataFrame | None = None) ->
     acc = accuracy_table(frame)
     out = Verdict()
     out.failed = sorted(frame.loc[frame["status"] == "failed", "case_id"])
-    out.busy = sorted(frame.loc[frame["busy"].astype(bool), "case_id"])
+    busy = frame[frame["busy"].astype(bool)].sort_values("case_id")
+    out.busy = [cid + (f" ({cores:.1f} other cores busy)" if np.isfinite(cores) else "")
+                for cid, cores in zip(busy["case_id"], busy["other_cores"])]
     if costs.empty:
         return out
+    chained = costs["chain"].astype(bool)
+    if chained.all():
+        out.interval = ("quartiles of the same-round chain case/anchor ReLU × anchor/fastest "
+                        "ReLU")
+    elif chained.any():
+        out.interval = ("quartiles of the same-round anchor chain where recorded, else of "
+                        "sample-pair ratios")
+    else:
+        out.interval = "q1–q3 of sample-pair ratios (the two were timed in different rounds)"
     elem = costs[costs["context"] == "elementwise"]
     if len(elem):
         elem = largest(elem, GROUP)
