@@ -4,7 +4,8 @@ visible, clicking a header sorts, a screenshot is kept.
 
 The browser test skips, saying why, when Selenium, Chromium or chromedriver is missing
 (``apt-get install chromium chromium-driver``; ``pip install selenium``); ``.ci/run`` installs
-them. Set ``GEMBENCH_TEST_ARTIFACTS=DIR`` to keep the screenshot and the page in DIR.
+them. The screenshot and the page are kept in ``GEMBENCH_TEST_ARTIFACTS`` (a directory), or
+under ``reports/test-artifacts/`` when ``CI`` is set (the workflow uploads ``reports/``).
 """
 
 from __future__ import annotations
@@ -138,7 +139,9 @@ def test_in_a_headless_browser(page, tmp_path):
         shot = tmp_path / "html-report.png"
         assert driver.save_screenshot(str(shot))
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        keep = os.environ.get("GEMBENCH_TEST_ARTIFACTS")
+        keep = os.environ.get("GEMBENCH_TEST_ARTIFACTS") or (
+            str(Path(__file__).resolve().parent.parent / "reports" / "test-artifacts")
+            if os.environ.get("CI") else None)
         if keep:
             Path(keep).mkdir(parents=True, exist_ok=True)
             shutil.copy(shot, Path(keep) / shot.name)
