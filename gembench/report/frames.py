@@ -1,9 +1,10 @@
 """The tables every report, plot, verdict and export is built from.
 
 One definition of a **setting** (:data:`SETTING`: what must be equal for two cases to be
-compared) and one rule for **the fastest ReLU** (:func:`best_relu`), used by every table, plot
-and verdict. Reading the records happens here only: the rest of ``gembench.report`` works on
-these frames.
+compared) and one rule for **the fastest ReLU** and a case's ratio to it (:func:`cost_frame`:
+through the anchor ReLU timed in the same rounds where recorded, else :func:`best_relu`), used
+by every table, plot, verdict and export. Reading the records happens here only: the rest of
+``gembench.report`` works on these frames.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pandas as pd
 from gembench.plan.cases import PASSES
 from gembench.report.fmt import shape_text
 from gembench.results import CaseRecord
+from gembench.results.best_relu import best_relu_ratios
 from gembench.results.records import RatioStats, Stats
 
 #: a setting: cases that share all of these are compared with each other (the fastest ReLU is
@@ -154,31 +156,20 @@ def pairwise_ratio_quartiles(num_s: Sequence[float], den: Sequence[float]) -> tu
     return float(q1), float(q3)
 
 
-def anchor_ratios(c: CaseRecord) -> np.ndarray | None:
-    """Per-round case / anchor ReLU (torch eager ``torch.relu`` timed in the same rounds), or
-    ``None`` when the case has no anchor."""
-    t = c.timing
-    if t is None or t.anchor is None or not t.samples or not t.anchor.samples:
-        return None
-    n = min(len(t.samples), len(t.anchor.samples))
-    return np.asarray(t.samples[:n], dtype=np.float64) / np.asarray(t.anchor.samples[:n],
-                                                                    dtype=np.float64)
-
-
-def chain_ratio(case: np.ndarray, best: np.ndarray) -> tuple[float, float, float]:
-    """× the best ReLU as the chain case/anchor × anchor/best: each factor from per-round
-    ratios (drift cancels within a round), the interval the quartiles over pairs of rounds."""
-    q1, q3 = pairwise_ratio_quartiles(case, best)
-    return float(np.median(case) / np.median(best)), q1, q3
-
-
 def cost_frame(cases: list[CaseRecord]) -> pd.DataFrame:
-    """:func:`case_frame` plus the ratio to the fastest ReLU of the setting
-    (:func:`best_relu`): ``best_backend``, ``best_median``, ``cross``, ``cross_q1``,
-    ``cross_q3`` and ``chain`` (True where the ratio is the same-round anchor chain of
-    :func:`chain_ratio`, False where it is a ratio of medians with sample-pair quartiles)."""
+    """:func:`case_frame` plus the ratio to the fastest ReLU of the setting: ``best_backend``,
+    ``best_median``, ``cross``, ``cross_q1``, ``cross_q3`` and ``chain``.
+
+    Where the cases were timed with the anchor ReLU (torch eager ``torch.relu`` in the same
+    rounds), the fastest ReLU is the ReLU case with the lowest per-round ratio to the anchor and
+    the ratio is the same-round chain case/anchor × anchor/best
+    (:func:`gembench.results.best_relu.best_relu_ratios`; ``chain`` True). Otherwise (blocks,
+    version-1 files) it is :func:`best_relu` and the ratio of medians, with the quartiles of
+    every sample pair (``chain`` False).
+    """
     df = case_frame(cases)
     records = {c.case_id: c for c in cases if c.status == "ok"}
+    chained = best_relu_ratios(list(records.values()))
     df["best_backend"] = pd.Series([None] * len(df), index=df.index, dtype=object)
     for col in ("best_median", "cross", "cross_q1", "cross_q3"):
         df[col] = math.nan
@@ -187,27 +178,28 @@ def cost_frame(cases: list[CaseRecord]) -> pd.DataFrame:
         return df
     for _, group in df.groupby(SETTING, sort=False, dropna=False):
         best = best_relu(group, records)
-        if best is None:
-            continue
-        best_be, (b_med, b_samples, b_q1, b_q3) = best
-        own = group[(group["backend"] == best_be) & (group["activation"] == "relu")]
-        b_anchor = anchor_ratios(records[own["case_id"].iloc[0]]) if len(own) else None
         for idx, row in group.iterrows():
             rec = records[row["case_id"]]
-            a_anchor = anchor_ratios(rec)
-            samples = rec.timing.samples or [] if rec.timing else []
-            chain = a_anchor is not None and b_anchor is not None
-            if chain:
-                cross, q1, q3 = chain_ratio(a_anchor, b_anchor)
-            elif len(samples) >= 2 and len(b_samples) >= 2:
-                cross, (q1, q3) = row["median"] / b_med, pairwise_ratio_quartiles(samples,
-                                                                                 b_samples)
+            via = chained.get(rec.case_id)
+            if via is not None:
+                b_timing = records[via.best_case_id].timing
+                r = via.ratio
+                df.loc[idx, ["best_backend"]] = via.best_backend
+                df.loc[idx, ["best_median", "cross", "cross_q1", "cross_q3", "chain"]] = [
+                    b_timing.median if b_timing else math.nan, r.median, num(r.q1), num(r.q3),
+                    True]
+                continue
+            if best is None:
+                continue
+            best_be, (b_med, b_samples, b_q1, b_q3) = best
+            samples = (rec.timing.samples if rec.timing else None) or []
+            if len(samples) >= 2 and len(b_samples) >= 2:
+                q1, q3 = pairwise_ratio_quartiles(samples, b_samples)
             else:
-                cross, q1, q3 = row["median"] / b_med, row["q1"] / b_q3, row["q3"] / b_q1
+                q1, q3 = row["q1"] / b_q3, row["q3"] / b_q1
             df.loc[idx, ["best_backend"]] = best_be
-            df.loc[idx, ["best_median", "cross", "cross_q1", "cross_q3"]] = [b_med, cross, q1,
-                                                                             q3]
-            df.loc[idx, "chain"] = chain
+            df.loc[idx, ["best_median", "cross", "cross_q1", "cross_q3"]] = [
+                b_med, row["median"] / b_med, q1, q3]
     return df
 
 
@@ -237,6 +229,6 @@ def largest(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 __all__ = ["COLUMNS", "OPTIONAL", "SERIES", "SETTING", "ReluTime", "all_frame",
-           "anchor_ratios", "best_relu", "case_frame", "case_row", "chain_ratio", "cost_frame",
+           "best_relu", "case_frame", "case_row", "cost_frame",
            "largest", "num", "order", "pairwise_ratio_quartiles", "pass_order", "relu_times",
            "varying"]

@@ -1,0 +1,91 @@
+"""“× best ReLU on this device”, chained through the anchor ReLU timed in the same rounds.
+
+Every elementwise case is timed round by round with the anchor (torch eager ``torch.relu`` on
+the same device, dtype, shape, pass and cache state), and so is every backend's ReLU. For a
+case C and the best ReLU B of its setting (the ReLU case whose per-round ratio to the anchor A
+has the lowest median), the ratio a user asks for is the chain
+
+    C / B = (C / A, from C's own rounds) x (A / B, from B's own rounds)
+
+Both factors are drift-free (each is a same-round ratio); they come from different runs of
+the anchor, so they are combined as independent variables: every per-round ratio of C/A times
+every per-round ratio of A/B (each reduced to 400 quantile points when there are more), and
+the median and quartiles of those products are reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gembench.results.records import CaseRecord, RatioStats
+
+#: above this many rounds, a factor is reduced to its quantile points (bounded work).
+MAX_POINTS = 400
+
+
+def _per_round(rec: CaseRecord) -> np.ndarray | None:
+    """Per-round case / anchor of an elementwise record (None without both sample lists)."""
+    t = rec.timing
+    if t is None or t.anchor is None or not t.samples or not t.anchor.samples:
+        return None
+    n = min(len(t.samples), len(t.anchor.samples))
+    return np.asarray(t.samples[:n], dtype=np.float64) / np.asarray(t.anchor.samples[:n],
+                                                                    dtype=np.float64)
+
+
+def _points(r: np.ndarray) -> np.ndarray:
+    if r.size <= MAX_POINTS:
+        return r
+    return np.quantile(r, (np.arange(MAX_POINTS) + 0.5) / MAX_POINTS)
+
+
+def chain(case_over_anchor: np.ndarray, anchor_over_best: np.ndarray) -> RatioStats:
+    """Quartiles of the product of two independent per-round ratio samples; ``count`` is the
+    number of the case's own rounds."""
+    prod = np.multiply.outer(_points(case_over_anchor), _points(anchor_over_best)).ravel()
+    q1, med, q3 = np.percentile(prod, [25, 50, 75])
+    return RatioStats(median=float(med), q1=float(q1), q3=float(q3),
+                      count=int(case_over_anchor.size))
+
+
+def setting(rec: CaseRecord) -> tuple[object, ...]:
+    """What a case shares with the ReLUs it is compared with."""
+    return (rec.context, rec.device, rec.dtype, tuple(rec.shape), rec.pass_, rec.threads,
+            rec.allocator, rec.cache)
+
+
+@dataclass(frozen=True)
+class BestRelu:
+    """“× best ReLU” of one case: the chained ratio and which ReLU case was the best."""
+
+    ratio: RatioStats
+    best_case_id: str
+    best_backend: str
+
+
+def best_relu_ratios(cases: list[CaseRecord]) -> dict[str, BestRelu]:
+    """case_id -> :class:`BestRelu` for every ok case with anchor samples whose setting has
+    at least one ok ReLU case with anchor samples."""
+    per_round = {c.case_id: r for c in cases
+                 if c.status == "ok" and (r := _per_round(c)) is not None}
+    best: dict[tuple[object, ...], CaseRecord] = {}
+    for c in cases:
+        if c.activation != "relu" or c.case_id not in per_round:
+            continue
+        key = setting(c)
+        if key not in best or (np.median(per_round[c.case_id])
+                               < np.median(per_round[best[key].case_id])):
+            best[key] = c
+    out: dict[str, BestRelu] = {}
+    for c in cases:
+        b = best.get(setting(c))
+        if b is None or c.case_id not in per_round:
+            continue
+        out[c.case_id] = BestRelu(chain(per_round[c.case_id], 1.0 / per_round[b.case_id]),
+                                  b.case_id, b.backend)
+    return out
+
+
+__all__ = ["BestRelu", "best_relu_ratios", "chain"]
