@@ -39,6 +39,8 @@ PRESET_NAMES = {"gpt2_small_mlp": "GPT-2 small MLP", "bert_small_mlp": "BERT-sma
                 "llama7b_mlp": "LLaMA-7B MLP", "resnet56_stage1": "ResNet-56 stage 1",
                 "resnet56_stage2": "ResNet-56 stage 2", "resnet56_stage3": "ResNet-56 stage 3"}
 GROUP = ["device", "dtype", "cache", "pass"]
+#: cache states in the order the verdict shows them.
+CACHE_ORDER = ("hot", "cold", "mixed")
 
 
 @dataclass
@@ -92,6 +94,11 @@ class Verdict:
     @property
     def empty(self) -> bool:
         return not self.rows and not self.blocks
+
+
+def _cache_key(cache: str) -> tuple[int, str]:
+    """Hot (steady state) first, then cold, then anything else."""
+    return (CACHE_ORDER.index(cache) if cache in CACHE_ORDER else len(CACHE_ORDER)), cache
 
 
 def family_key(activation: str, label: str) -> tuple[int, str]:
@@ -152,7 +159,7 @@ def build_verdict(cases: list[CaseRecord], costs: pd.DataFrame | None = None) ->
         out.interval = ("quartiles of the same-round anchor chain where recorded, else of "
                         "sample-pair ratios")
     else:
-        out.interval = "q1–q3 of sample-pair ratios (the two were timed in different rounds)"
+        out.interval = "q1–q3 of the ratios of sample pairs, timed in different rounds"
     elem = costs[costs["context"] == "elementwise"]
     if len(elem):
         elem = largest(elem, GROUP)
@@ -173,10 +180,11 @@ def build_verdict(cases: list[CaseRecord], costs: pd.DataFrame | None = None) ->
                 float(r["cross"]), float(r["cross_q1"]), float(r["cross_q3"]),
                 float(r["share"]), bool(r["busy"])))
     passes = pass_order([*(w.pass_ for w in out.rows), *(b.pass_ for b in out.blocks)])
-    out.rows.sort(key=lambda w: (w.device, w.dtype != "float32", w.dtype, w.cache,
+    out.rows.sort(key=lambda w: (w.device, w.dtype != "float32", w.dtype, _cache_key(w.cache),
                                  passes.index(w.pass_), family_key(w.activation, w.label)))
-    out.blocks.sort(key=lambda b: (b.preset, b.device, b.dtype != "float32", b.dtype, b.cache,
-                                   passes.index(b.pass_), family_key(b.activation, b.label)))
+    out.blocks.sort(key=lambda b: (b.preset, b.device, b.dtype != "float32", b.dtype,
+                                   _cache_key(b.cache), passes.index(b.pass_),
+                                   family_key(b.activation, b.label)))
     return out
 
 
@@ -298,6 +306,9 @@ def markdown(v: Verdict) -> list[str]:
                 "", md_table(rows, ["preset", *extra, "dtype", "pass", "activation",
                                     "best implementation", "× fastest ReLU block",
                                     "block time change", "activation share"]), ""]
+    if any(r.cache == "mixed" for r in [*v.rows, *v.blocks]):
+        out += ["Cache state *mixed*: a version-1 results file, timed with a copy of the "
+                "tensor between samples, so neither hot nor cold.", ""]
     return [*out, *(f"- {p}" for p in problems(v)), ""]
 
 
