@@ -26,8 +26,8 @@ WHY_TWO_RATIOS = (
     "*Why two ratios:* **× ReLU, same backend** (interleaved per-round ratios) cancels machine "
     "drift but is relative to that backend's own ReLU, which can be slow: compiled GEM can look "
     "8× cheaper than its compiled \"ReLU\" and still cost 1.5× the best ReLU; **× fastest ReLU** "
-    "(ratio of medians against the fastest ReLU of any backend here) is the cost you would "
-    "actually pay for choosing it."
+    "(against the fastest ReLU of any backend here) is the cost you would actually pay for "
+    "choosing it."
 )
 
 HOW_TO_READ = [
@@ -35,12 +35,15 @@ HOW_TO_READ = [
     "- **× ReLU, same backend (q1–q3)**: median of the per-round ratios case/ReLU, the two "
     "timed interleaved round by round on the same backend; in brackets the quartiles of those "
     "per-round ratios.",
-    "- **× fastest ReLU (q1–q3)**: the case's median divided by the median of the fastest ReLU "
-    "of any backend in the same setting (device, dtype, shape, pass, threads, allocator, cache "
-    "state), named in *fastest ReLU*. They were timed in different rounds, so the spread in "
-    "brackets is the quartiles of the ratio of every case sample to every sample of that ReLU "
-    "(the ratio of two independent draws); it is wider than the same-backend spread, where "
-    "drift cancels.",
+    "- **× fastest ReLU (q1–q3)**: the case against the fastest ReLU of any backend in the "
+    "same setting (device, dtype, shape, pass, threads, allocator, cache state), named in "
+    "*fastest ReLU*. Where the run timed the anchor ReLU (torch eager `torch.relu`) in the same "
+    "rounds as every case, it is the chain case/anchor × anchor/fastest ReLU, each factor a "
+    "per-round ratio (drift cancels), the fastest ReLU the one with the lowest ratio to the "
+    "anchor, the quartiles those of the products over pairs of rounds. Otherwise (blocks, "
+    "version-1 files) it is the ratio of the two medians, timed in different rounds, with the "
+    "quartiles of the ratio of every case sample to every sample of that ReLU: wider than the "
+    "same-backend spread, where drift cancels.",
     "- **median (IQR)**: time per call, with the interquartile range of the samples.",
     "- **of copy BW**: bytes the pass must move over its median time, as a fraction of the "
     "bandwidth of a plain copy of the same size timed alongside it (1 = as fast as memory "
