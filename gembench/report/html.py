@@ -15,17 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gembench.report import verdict
+from gembench.report import fmt, verdict
 from gembench.report.facts import run_facts
-from gembench.report.fmt import (
-    fmt_eps,
-    fmt_pass,
-    fmt_pct,
-    fmt_ratio,
-    fmt_ratio_spread,
-    fmt_share,
-    fmt_time,
-)
 from gembench.report.frames import all_frame, cost_frame, order
 from gembench.report.history import Machine, history
 from gembench.report.runs import Run, load_runs, merged_cases
@@ -118,8 +109,8 @@ def _verdict(v: verdict.Verdict) -> list[str]:
         out.append("<p>No case ran successfully: no verdict.</p>")
     out += [f"<p>{html.escape(s)}</p>" for s in verdict.sentences(v)]
     if v.rows:
-        rows = [[r.device, r.dtype, r.cache, fmt_pass(r.pass_), r.shape, r.label, r.backend,
-                 (verdict.cell(r), r.ratio), (fmt_pct(r.bandwidth_fraction),
+        rows = [[r.device, r.dtype, r.cache, fmt.fmt_pass(r.pass_), r.shape, r.label, r.backend,
+                 (verdict.cell(r), r.ratio), (fmt.fmt_pct(r.bandwidth_fraction),
                                               r.bandwidth_fraction),
                  (f"{r.saved_ratio:.2f}×" if math.isfinite(r.saved_ratio) else "–",
                   r.saved_ratio), r.accuracy] for r in v.rows]
@@ -131,8 +122,8 @@ def _verdict(v: verdict.Verdict) -> list[str]:
                                   "saved for backward (× input)", "accuracy"], rows,
                       ["busy" if r.busy else "" for r in v.rows])]
     if v.blocks:
-        rows = [[b.preset, b.device, b.dtype, b.cache, fmt_pass(b.pass_), b.label, b.backend,
-                 (verdict.cell(b), b.ratio), (fmt_pct(b.share), b.share)] for b in v.blocks]
+        rows = [[b.preset, b.device, b.dtype, b.cache, fmt.fmt_pass(b.pass_), b.label, b.backend,
+                 (verdict.cell(b), b.ratio), (fmt.fmt_pct(b.share), b.share)] for b in v.blocks]
         out.append(table("verdict-blocks", ["preset", "device", "dtype", "cache", "pass",
                                             "activation", "best implementation",
                                             "× fastest ReLU block", "activation share"], rows,
@@ -158,7 +149,7 @@ def _history(machines: list[Machine]) -> list[str]:
                     row.append("–")
                     continue
                 arrow = {"slower": " ▲", "faster": " ▼"}.get(p.mark, "")
-                row.append((fmt_ratio_spread(p.ratio, p.low, p.high) + arrow, p.ratio, p.mark))
+                row.append((fmt.fmt_ratio_spread(p.ratio, p.low, p.high) + arrow, p.ratio, p.mark))
             rows.append(row)
         out += [f"<h3>{html.escape(m.name)}</h3>",
                 table(f"history-{k}", ["case", *m.runs], rows)]
@@ -171,11 +162,12 @@ def _costs(costs: Any) -> list[str]:
     rows, classes = [], []
     for _, r in order(costs).iterrows():
         rows.append([r["context"], r["device"], r["dtype"], r["cache"], r["shape"],
-                     fmt_pass(r["pass"]), r["label"], r["backend"],
-                     (fmt_ratio_spread(r["ratio"], r["ratio_q1"], r["ratio_q3"]), r["ratio"]),
-                     (fmt_ratio_spread(r["cross"], r["cross_q1"], r["cross_q3"]), r["cross"]),
-                     str(r["best_backend"] or "–"), (fmt_time(r["median"], r["iqr"]), r["median"]),
-                     (fmt_pct(r["bandwidth_fraction"]), _num(r["bandwidth_fraction"]))])
+                     fmt.fmt_pass(r["pass"]), r["label"], r["backend"],
+                     (fmt.fmt_ratio_spread(r["ratio"], r["ratio_q1"], r["ratio_q3"]), r["ratio"]),
+                     (fmt.fmt_ratio_spread(r["cross"], r["cross_q1"], r["cross_q3"]), r["cross"]),
+                     str(r["best_backend"] or "–"),
+                     (fmt.fmt_time(r["median"], r["iqr"]), r["median"]),
+                     (fmt.fmt_pct(r["bandwidth_fraction"]), _num(r["bandwidth_fraction"]))])
         classes.append("busy" if r["busy"] else "")
     return ["<h2>Cost relative to ReLU</h2>", table("costs", [
         "context", "device", "dtype", "cache", "shape", "pass", "activation", "backend",
@@ -188,11 +180,11 @@ def _blocks(costs: Any) -> list[str]:
         costs) else costs
     if blocks.empty:
         return []
-    rows = [[r["preset"] or r["context"], r["dtype"], fmt_pass(r["pass"]), r["label"],
-             r["backend"], (fmt_time(r["median"], r["iqr"]), r["median"]),
-             (fmt_ratio_spread(r["ratio"], r["ratio_q1"], r["ratio_q3"]), r["ratio"]),
-             (fmt_ratio(r["cross"]), r["cross"]),
-             (fmt_share(r["share"], r["share_q1"], r["share_q3"]), r["share"])]
+    rows = [[r["preset"] or r["context"], r["dtype"], fmt.fmt_pass(r["pass"]), r["label"],
+             r["backend"], (fmt.fmt_time(r["median"], r["iqr"]), r["median"]),
+             (fmt.fmt_ratio_spread(r["ratio"], r["ratio_q1"], r["ratio_q3"]), r["ratio"]),
+             (fmt.fmt_ratio(r["cross"]), r["cross"]),
+             (fmt.fmt_share(r["share"], r["share_q1"], r["share_q3"]), r["share"])]
             for _, r in order(blocks).iterrows()]
     return ["<h2>Blocks</h2>", table("blocks", [
         "preset", "dtype", "pass", "activation", "backend", "block median (IQR)",
@@ -204,8 +196,8 @@ def _accuracy_and_problems(frame: Any) -> list[str]:
     out = []
     if not acc.empty:
         rows = [[r["device"], r["dtype"], r["label"], r["backend"],
-                 (fmt_eps(r["forward_eps"]), r["forward_eps"]),
-                 (fmt_eps(r["backward_eps"]), r["backward_eps"]),
+                 (fmt.fmt_eps(r["forward_eps"]), r["forward_eps"]),
+                 (fmt.fmt_eps(r["backward_eps"]), r["backward_eps"]),
                  f"{r['forward_tol']:g} / {r['backward_tol']:g}", "OVER" if r["over"] else "ok"]
                 for _, r in acc.iterrows()]
         out += ["<h2>Accuracy</h2>", table("accuracy", [

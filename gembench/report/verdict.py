@@ -43,44 +43,48 @@ GROUP = ["device", "dtype", "cache", "pass"]
 CACHE_ORDER = ("hot", "cold", "mixed")
 
 
-@dataclass
-class Row:
-    """One activation's best implementation in one setting."""
+@dataclass(kw_only=True)
+class Best:
+    """An activation's best implementation in one setting, against the fastest ReLU."""
 
     device: str
     dtype: str
     cache: str
     pass_: str
-    shape: str
     label: str
     activation: str
     backend: str
     ratio: float
     lo: float
     hi: float
+    busy: bool
+
+    @classmethod
+    def fields_of(cls, r: Any) -> dict[str, Any]:
+        """The shared fields from a :func:`cost_frame` row."""
+        return {"device": str(r["device"]), "dtype": str(r["dtype"]), "cache": str(r["cache"]),
+                "pass_": str(r["pass"]), "label": str(r["label"]),
+                "activation": str(r["activation"]), "backend": str(r["backend"]),
+                "ratio": float(r["cross"]), "lo": float(r["cross_q1"]),
+                "hi": float(r["cross_q3"]), "busy": bool(r["busy"])}
+
+
+@dataclass(kw_only=True)
+class Row(Best):
+    """Elementwise, at the largest shape: bandwidth, bytes saved, accuracy."""
+
+    shape: str
     bandwidth_fraction: float
     saved_ratio: float
     accuracy: str
-    busy: bool
 
 
-@dataclass
-class BlockRow:
-    """One activation's best block in one block preset."""
+@dataclass(kw_only=True)
+class BlockRow(Best):
+    """Inside a block preset: the activation's share of the block."""
 
     preset: str
-    device: str
-    dtype: str
-    cache: str
-    pass_: str
-    label: str
-    activation: str
-    backend: str
-    ratio: float
-    lo: float
-    hi: float
     share: float
-    busy: bool
 
 
 @dataclass
@@ -166,19 +170,14 @@ def build_verdict(cases: list[CaseRecord], costs: pd.DataFrame | None = None) ->
     best = [_best_per_label(sub) for _, sub in elem.groupby(GROUP, sort=False)] if len(
         elem) else []
     for _, r in (pd.concat(best).iterrows() if best else ()):
-        out.rows.append(Row(
-            str(r["device"]), str(r["dtype"]), str(r["cache"]), str(r["pass"]), str(r["shape"]),
-            str(r["label"]), str(r["activation"]), str(r["backend"]), float(r["cross"]),
-            float(r["cross_q1"]), float(r["cross_q3"]), float(r["bandwidth_fraction"]),
-            _saved(costs, r), _accuracy(acc, frame, r), bool(r["busy"])))
+        out.rows.append(Row(**Best.fields_of(r), shape=str(r["shape"]),
+                            bandwidth_fraction=float(r["bandwidth_fraction"]),
+                            saved_ratio=_saved(costs, r), accuracy=_accuracy(acc, frame, r)))
     blocks = costs[(costs["context"] != "elementwise") & costs["preset"].notna()]
     for _, sub in (blocks.groupby(["preset", *GROUP], sort=False) if len(blocks) else ()):
         for _, r in _best_per_label(sub).iterrows():
-            out.blocks.append(BlockRow(
-                str(r["preset"]), str(r["device"]), str(r["dtype"]), str(r["cache"]),
-                str(r["pass"]), str(r["label"]), str(r["activation"]), str(r["backend"]),
-                float(r["cross"]), float(r["cross_q1"]), float(r["cross_q3"]),
-                float(r["share"]), bool(r["busy"])))
+            out.blocks.append(BlockRow(**Best.fields_of(r), preset=str(r["preset"]),
+                                       share=float(r["share"])))
     passes = pass_order([*(w.pass_ for w in out.rows), *(b.pass_ for b in out.blocks)])
     out.rows.sort(key=lambda w: (w.device, w.dtype != "float32", w.dtype, _cache_key(w.cache),
                                  passes.index(w.pass_), family_key(w.activation, w.label)))
@@ -256,7 +255,7 @@ def problems(v: Verdict, limit: int | None = None) -> list[str]:
     return out
 
 
-def cell(r: Row | BlockRow, spread: bool = True) -> str:
+def cell(r: Best, spread: bool = True) -> str:
     """A ratio with (optionally) its interval, marked ``*`` when measured while busy."""
     text = fmt_ratio_spread(r.ratio, r.lo, r.hi) if spread else fmt_ratio(r.ratio)
     return text + ("*" if r.busy else "")
@@ -371,5 +370,5 @@ def terminal(v: Verdict, width: int = 150) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["BACKEND_NAMES", "GEM_FAMILY", "BlockRow", "Row", "Verdict", "build_verdict",
+__all__ = ["BACKEND_NAMES", "GEM_FAMILY", "Best", "BlockRow", "Row", "Verdict", "build_verdict",
            "cell", "family_key", "markdown", "problems", "sentences", "terminal"]
