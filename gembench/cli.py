@@ -89,7 +89,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"gembench: interrupted; the finished cases are kept in {out}/results.jsonl; "
               f"continue with: {shlex.join(again)}", file=sys.stderr)
         return 130
-    failed = print_summary(results)
     try:
         report = _write_report([results], None)
     except (ResultsError, ReportOutputError) as exc:
@@ -98,6 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         report = None
     if report:
         print(f"report: {report}")
+    failed = print_summary(results)  # case counts, then the verdict: the last thing printed
     return 1 if failed else 0
 
 
