@@ -155,3 +155,18 @@ def test_html_user_errors(tmp_path, capsys):
                  str(tmp_path / "x.html")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("gembench: error:") and len(err.splitlines()) == 1
+
+
+def test_history_only_within_one_machine(tmp_path):
+    from gembench.report.history import history
+    from gembench.report.runs import load_runs
+
+    later = _later_run(tmp_path / "later.jsonl", 3.0)
+    recs = [json.loads(line) for line in later.read_text().splitlines()]
+    recs[0]["environment"]["hostname"] = "another-host"
+    other = tmp_path / "other.jsonl"
+    other.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert history(load_runs([FIXTURE, other])) == []  # two machines: nothing to follow
+    (machine,) = history(load_runs([later, FIXTURE]))  # given out of order: oldest first
+    assert machine.runs[0].startswith("3edbe59+") and machine.name.startswith("fixture on vm")
+    assert machine.cases[TARGET][1].mark == "slower" and machine.cases[TARGET][0].mark == ""
