@@ -162,7 +162,7 @@ def export(results: list[Path], fmt: str) -> Any:
 
 def write_export(results: list[Path], fmt: str, out: Path | None = None) -> str:
     """The export as JSON text, written to ``out`` when given."""
-    text = json.dumps(export(results, fmt), indent=1, allow_nan=False) + "\n"
+    text = json.dumps(export(results, fmt), indent=1, allow_nan=False, ensure_ascii=False) + "\n"
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text, encoding="utf-8")
