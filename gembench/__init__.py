@@ -6,23 +6,29 @@ Public API::
     kern = gembench.backend("torch_fused").build(spec, dtype="float32", device="cpu")
     y = kern.forward(x); dx = kern.backward(x, dy)
     y64, dydx64 = gembench.reference(spec, x_float64)
+
+    @gembench.register_implementation(name="my_gem", activations=["gem"], saves="x")
+    def my_gem(x, N=1): ...            # then a suite names "my_gem" like a backend
 """
 
 from __future__ import annotations
 
 from gembench.activations.catalog import Activation, ParameterError, activation, activation_names
 from gembench.activations.reference import reference
-from gembench.backends import backend, backend_names
+from gembench.backends import Kernel, Saved, backend, backend_names, register_implementation
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Activation",
+    "Kernel",
     "ParameterError",
+    "Saved",
     "__version__",
     "activation",
     "activation_names",
     "backend",
     "backend_names",
     "reference",
+    "register_implementation",
 ]

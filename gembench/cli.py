@@ -27,8 +27,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("Activations")
     print(tabulate(rows, headers=["name", "parameters (default)", "transcendental-free",
                                   "formula"]))
+    from gembench.backends import plugins
+
+    names = backend_names()
+    outside = [n for n in names if n in plugins.REGISTRY or n in plugins.FAILED]
+    _print_backends("Backends", [n for n in names if n not in outside])
+    if outside:
+        _print_backends("Implementations registered from outside gembench", outside)
+    return 0
+
+
+def _print_backends(title: str, names: list[str]) -> None:
+    """One table row per backend: availability with the reason, dtypes, devices here, notes."""
     rows = []
-    for name in backend_names():
+    for name in names:
         be = backend(name)
         avail = be.availability()
         status = "available" if avail else f"unavailable: {avail.reason}"
@@ -45,10 +57,9 @@ def cmd_list(args: argparse.Namespace) -> int:
                     notes.append(f"{d}: {timing}")
         rows.append([name, status, ", ".join(be.dtypes), ", ".join(devices) or "-",
                      "; ".join(notes) or "-", be.summary])
-    print("\nBackends")
+    print(f"\n{title}")
     print(tabulate(rows, headers=["name", "status", "dtypes", "devices here", "notes",
                                   "what it is"], maxcolwidths=[None, 40, 20, None, 60, 60]))
-    return 0
 
 
 def _default_out(suite_name: str, resume: bool) -> Path:
@@ -201,12 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("backends", nargs="*", help="backends (default: all available)")
     p.set_defaults(func=cmd_accuracy)
 
-    p = sub.add_parser("crosscheck", help="gembench's timer vs torch.utils.benchmark, same "
-                                          "process (torch ReLU/GELU forward, 16M float32)")
-    p.add_argument("--numel", type=int, default=1 << 24)
-    p.add_argument("--threads", type=int, default=1)
+    p = sub.add_parser("crosscheck", help="re-time ok hot cases with torch.utils.benchmark, a "
+                                          "fresh process per case (no RESULTS: a small suite)")
+    p.add_argument("results", nargs="?", help="results file (default: a built-in small suite)")
+    p.add_argument("--filter", metavar="EXPR", help="only cases matching (as for run)")
+    p.add_argument("--min-run-time", type=float, default=0.5,
+                   help="torch.utils.benchmark blocked_autorange min_run_time (s)")
     p.set_defaults(func=lambda a: __import__("gembench.engine.crosscheck", fromlist=["main"]).main(
-        a.numel, a.threads))
+        a.results, a.filter, a.min_run_time))
 
     p = sub.add_parser("report", help="write a markdown report (and PNG plots) of results files")
     p.add_argument("results", nargs="+",

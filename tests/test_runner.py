@@ -31,7 +31,7 @@ def _gembench(args: list[str], env: dict[str, str] | None = None, **kw):
 def test_crash_hang_and_error_are_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
     suite = tmp_path / "bad.yaml"
     suite.write_text("activations: [gelu, silu, mish, gem]\nbackends: [misbehaving]\n"
-                     "shapes: [1K]\npasses: [forward]\n" + FAST % 20)
+                     "shapes: [1K]\npasses: [forward]\ncache: hot\n" + FAST % 20)
     res = _gembench(["run", str(suite), "--out", str(tmp_path / "out"), "--no-progress"],
                     env=PLUGIN_ENV, timeout=300)
     assert res.returncode == 1, res.stderr  # some cases failed
@@ -50,7 +50,7 @@ def test_killed_run_resumes_without_loss_or_repeat(tmp_path: Path) -> None:
     suite = tmp_path / "s.yaml"
     suite.write_text("activations: [gelu, silu, mish, gem, e_gem, se_gem, gelu_tanh]\n"
                      "backends: [numpy]\nshapes: [1K]\ndtypes: [float32, float64]\n"
-                     "passes: [forward, backward]\n" + FAST % 60)
+                     "passes: [forward, backward]\ncache: hot\n" + FAST % 60)
     out = tmp_path / "out"
     results = out / "results.jsonl"
     proc = subprocess.Popen([sys.executable, "-m", "gembench", "run", str(suite), "--out",

@@ -75,7 +75,7 @@ def test_good_suite_expands_grid_and_adds_relu(tmp_path: Path) -> None:
     labels = {c.label for c in suite.cases}
     assert labels == {"relu", "gem(N=1)", "gem(N=2)"}
     assert {c.shape for c in suite.cases} == {(1024,), (16,), (32,), (64,)}
-    assert len(suite.cases) == 3 * 4
+    assert len(suite.cases) == 3 * 4 * 2  # elementwise: hot and cold by default
 
 
 def test_shipped_suites_are_valid() -> None:

@@ -1,4 +1,4 @@
-"""The timing loop: minimum samples, interleaved per-round ratios, stopping rules."""
+"""The timing loop: minimum samples, interleaved per-round ratios, stopping rules, cache state."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from gembench.engine.policy import Timing
-from gembench.engine.timing import CpuClock, interleaved, ratio_summary, summarize
+from gembench.engine.timing import CpuClock, interleaved
+from gembench.results.records import RatioStats, Stats
 
 
 def busy(seconds: float):
@@ -20,42 +21,41 @@ def busy(seconds: float):
 
 
 def test_summary_statistics_of_known_samples() -> None:
-    s = summarize([1.0, 2.0, 3.0, 4.0, 100.0])
-    assert s["median"] == 3.0 and s["min"] == 1.0 and s["count"] == 5
-    assert s["iqr"] == pytest.approx(2.0) and s["mean"] == pytest.approx(22.0)
-    assert s["samples"] == [1.0, 2.0, 3.0, 4.0, 100.0]
+    s = Stats.from_samples([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert s.median == 3.0 and s.min == 1.0 and s.count == 5
+    assert s.iqr == pytest.approx(2.0) and s.mean == pytest.approx(22.0)
+    assert s.samples == [1.0, 2.0, 3.0, 4.0, 100.0]
 
 
 def test_ratio_is_median_of_per_round_ratios_not_ratio_of_medians() -> None:
     num = [2.0, 4.0, 6.0]
     den = [1.0, 1.0, 3.0]  # per-round ratios 2, 4, 2
-    assert ratio_summary(num, den)["median"] == 2.0
+    assert RatioStats.per_round(num, den).median == 2.0
     assert np.median(num) / np.median(den) == 4.0
 
 
 def test_never_fewer_than_min_samples_even_when_budget_is_spent() -> None:
     timing = Timing(budget_s=1e-6, min_samples=7, warmup=0, target_precision=1e-9)
     res = interleaved({"case": busy(2e-4)}, CpuClock(), timing, main="case")
-    assert res["case"]["count"] == 7
-    assert len(res["case"]["samples"]) == 7
-    assert res["stop_reason"] == "budget"
+    assert res.stats("case").count == 7
+    assert len(res.samples["case"]) == 7
+    assert res.stop_reason == "budget"
 
 
 def test_interleaved_ratio_of_known_costs() -> None:
     timing = Timing(budget_s=0.3, min_samples=10, warmup=1, min_sample_time_s=1e-3)
     res = interleaved({"case": busy(2e-3), "relu": busy(1e-3)}, CpuClock(), timing, "case")
-    ratio = ratio_summary(res["case"]["samples"], res["relu"]["samples"])
-    assert ratio["median"] == pytest.approx(2.0, rel=0.1)
-    assert res["case"]["count"] == res["relu"]["count"] >= 10
-    assert res["case"]["median"] == pytest.approx(2e-3, rel=0.1)
+    assert res.ratio("case", "relu").median == pytest.approx(2.0, rel=0.1)
+    assert res.stats("case").count == res.stats("relu").count >= 10
+    assert res.stats("case").median == pytest.approx(2e-3, rel=0.1)
 
 
 def test_block_of_calls_for_fast_functions() -> None:
     calls = []
     timing = Timing(budget_s=0.05, min_samples=5, warmup=0, min_sample_time_s=1e-3)
     res = interleaved({"case": lambda: calls.append(1)}, CpuClock(), timing, "case")
-    assert res["case"]["number"] > 10  # a sample times many calls of a microsecond function
-    assert res["case"]["median"] < 1e-4
+    assert res.stats("case").number > 10  # a sample times many calls of a microsecond function
+    assert res.stats("case").median < 1e-4
 
 
 def test_precision_target_stops_early() -> None:
@@ -63,5 +63,27 @@ def test_precision_target_stops_early() -> None:
                     target_precision=0.5, min_sample_time_s=1e-3)
     t0 = time.perf_counter()
     res = interleaved({"case": busy(1e-3)}, CpuClock(), timing, "case")
-    assert res["stop_reason"] == "precision" and res["case"]["count"] < 100
+    assert res.stop_reason == "precision" and res.stats("case").count < 100
     assert time.perf_counter() - t0 < 5
+
+
+def test_hot_repeats_the_call_before_each_sample_and_cold_flushes() -> None:
+    """Hot: one untimed call of the same callable right before each of its samples (whatever
+    ran before it in the round); cold: a flush instead, and one call per sample."""
+    log: list[str] = []
+
+    def rec(name: str):
+        def fn() -> None:
+            log.append(name)
+            busy(3e-4)()
+        return fn
+
+    timing = Timing(budget_s=1e-6, min_samples=4, warmup=0, min_sample_time_s=1e-4)
+    res = interleaved({"a": rec("a"), "b": rec("b")}, CpuClock(), timing, "a")
+    assert res.numbers == {"a": 1, "b": 1}
+    rounds = log[12:]  # after calibration: 3 x (untimed call + timed call) each
+    assert rounds == ["a", "a", "b", "b", "b", "b", "a", "a"] * 2  # rotating order
+    log.clear()
+    cold = CpuClock(flush=lambda: log.append("flush"))
+    res = interleaved({"a": lambda: log.append("a")}, cold, timing, "a")
+    assert res.numbers["a"] == 1 and log == ["flush", "a"] * 4

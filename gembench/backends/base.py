@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
 from gembench.activations.catalog import Activation
+
+if TYPE_CHECKING:
+    from torch import nn
+
+#: what a kernel keeps for its backward pass
+SavedWhat = Literal["x", "y", "x_and_y", "none", "unknown"]
+SAVED_WHAT: tuple[str, ...] = get_args(SavedWhat)
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,43 @@ class Availability:
 AVAILABLE = Availability(True)
 
 
+@dataclass(frozen=True)
+class Saved:
+    """What a kernel saves for its backward pass, as declared by the kernel (by construction).
+
+    ``what`` is one of :data:`SAVED_WHAT`; ``note`` says how the claim is known. Kernels that
+    torch autograd differentiates are also *measured* by the engine; the declaration is what
+    backends without autograd (NumPy, ONNX Runtime) can offer.
+    """
+
+    what: SavedWhat = "unknown"
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.what not in SAVED_WHAT:
+            raise ValueError(f"Saved.what must be one of {', '.join(SAVED_WHAT)}, "
+                             f"found {self.what!r}")
+
+    @property
+    def input_only(self) -> bool:
+        """Only the input x is kept (as many bytes as the input, aliasing it)."""
+        return self.what == "x"
+
+    def __str__(self) -> str:
+        """The legacy prose form, e.g. ``"x (by construction: ...)"`` (read by old code)."""
+        if self.what == "unknown":
+            return ""
+        return f"{self.what} ({self.note or 'declared'})"
+
+    @classmethod
+    def parse(cls, text: str) -> Saved:
+        """Read the legacy prose form (``"x (note)"``, ``"x"``, ``""``)."""
+        what, _, note = text.strip().partition(" ")
+        if what not in SAVED_WHAT or not what:
+            return cls("unknown", text.strip())
+        return cls(what, note.strip().removeprefix("(").removesuffix(")"))  # type: ignore[arg-type]
+
+
 class Kernel(ABC):
     """An activation built by a backend for one dtype and device."""
 
@@ -39,16 +83,32 @@ class Kernel(ABC):
     #: forward is differentiable by torch autograd (the engine may time backward through it).
     autograd: bool = False
     #: what the kernel saves for backward, when that is by construction rather than measurable.
-    saved_for_backward: str = ""
+    saves: Saved = Saved()
     #: largest |x| for which the kernel returns finite, accurate values (None: the whole dtype),
     #: with the reason when a kernel outside gembench's control is narrower.
     domain: float | None = None
     domain_note: str = ""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # adapter: a subclass written against the old contract sets ``saved_for_backward`` to
+        # prose; read it into the typed ``saves`` (the string stays for old readers).
+        super().__init_subclass__(**kwargs)
+        legacy = cls.__dict__.get("saved_for_backward")
+        if isinstance(legacy, str) and "saves" not in cls.__dict__:
+            cls.saves = Saved.parse(legacy)
+
     def __init__(self, spec: Activation, dtype: str, device: str) -> None:
         self.spec = spec
         self.dtype = dtype
         self.device = device
+        #: learnable parameters by name (torch-based kernels: ``nn.Parameter``s, so that a
+        #: module wrapping the kernel registers them and autograd returns their gradients).
+        self.params: dict[str, nn.Parameter] = {}
+
+    @property
+    def saved_for_backward(self) -> str:
+        """Legacy prose form of :attr:`saves` (``"x (by construction: ...)"``)."""
+        return str(self.saves)
 
     @abstractmethod
     def forward(self, x: Any, out: Any = None) -> Any:
@@ -135,7 +195,7 @@ class Backend(ABC):
 
 
 class UnavailableBackend(Backend):
-    """Stands in for a backend whose module could not be imported here."""
+    """Stands in for a backend (or plugin) that could not be loaded here, with the reason."""
 
     def __init__(self, name: str, reason: str) -> None:
         self.name = name

@@ -33,11 +33,10 @@ class AutogradKernel(Kernel):
 
     def __init__(self, spec: Activation, dtype: str, device: str) -> None:
         super().__init__(spec, dtype, device)
-        self.params: dict[str, torch.Tensor] = {}
         if spec.learnable:
             self.params = {
-                name: torch.tensor(float(spec.params[name]), dtype=param_dtype(dtype),
-                                   device=device, requires_grad=True)
+                name: torch.nn.Parameter(torch.tensor(float(spec.params[name]),
+                                                      dtype=param_dtype(dtype), device=device))
                 for name in ("s",)
             }
 

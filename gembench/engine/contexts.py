@@ -1,9 +1,9 @@
-"""Block contexts: the activation inside the block it sits in (a transformer MLP, a ResNet
-basic block), built from torch modules with the activation supplied by the chosen backend."""
+"""The torch modules of the block contexts (a transformer MLP, a ResNet basic block), with the
+activation supplied by the chosen backend's kernel."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -13,14 +13,26 @@ from gembench.backends.torch_common import TORCH_DTYPES
 
 
 class KernelActivation(nn.Module):
-    """An ``nn.Module`` whose forward is a backend kernel's (autograd-capable) forward."""
+    """An ``nn.Module`` whose forward is a backend kernel's (autograd-capable) forward.
+
+    The kernel's learnable parameters (``kern.params``) become this module's parameters, so a
+    block's backward computes their gradients (dL/ds of the learnable λ-GELU). A plain tensor
+    that requires grad is wrapped into an ``nn.Parameter`` sharing its storage and put back
+    into ``kern.params``, so the kernel computes with the module's parameter.
+    """
 
     def __init__(self, kern: Kernel) -> None:
         super().__init__()
         self.kern = kern
-        # learnable activation parameters become module parameters (they get gradients)
-        self.extra = nn.ParameterList(
-            [p for p in getattr(kern, "params", {}).values() if isinstance(p, nn.Parameter)])
+        params = getattr(kern, "params", None) or {}
+        for name in list(params):
+            p = params[name]
+            if not isinstance(p, torch.Tensor) or not p.requires_grad:
+                continue
+            if not isinstance(p, nn.Parameter):
+                p = nn.Parameter(p.detach())
+                params[name] = p
+            self.register_parameter(name, p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.kern.forward(x)
@@ -56,44 +68,20 @@ class BasicBlock(nn.Module):
         return self.act(out + x)
 
 
-def build_block(context: str, shape: tuple[int, ...], kern: Kernel, dtype: str, device: str,
+#: module name -> builder from (shape, activation module): MLP shape (tokens, d, d_ff),
+#: conv shape (batch, C, H, W).
+MODULES: dict[str, Callable[[tuple[int, ...], nn.Module], nn.Module]] = {
+    "mlp": lambda shape, act: MLPBlock(shape[1], shape[2], act),
+    "conv": lambda shape, act: BasicBlock(shape[1], act),
+}
+
+
+def build_block(module: str, shape: tuple[int, ...], kern: Kernel, dtype: str, device: str,
                 seed: int = 0) -> nn.Module:
-    """The block for a case: MLP shape (tokens, d, d_ff); conv shape (batch, C, H, W)."""
+    """The block ``module`` of a case's shape with ``kern`` as its activation."""
     torch.manual_seed(seed)  # the same weights for the case and its ReLU baseline
-    act = KernelActivation(kern)
-    if context == "mlp_block":
-        _, d, d_ff = shape
-        block: nn.Module = MLPBlock(d, d_ff, act)
-    elif context == "conv_block":
-        block = BasicBlock(shape[1], act)
-    else:
-        raise ValueError(f"not a block context: {context}")
-    return block.to(device=device, dtype=TORCH_DTYPES[dtype])
-
-
-def block_input_shape(context: str, shape: tuple[int, ...]) -> tuple[int, ...]:
-    return shape[:2] if context == "mlp_block" else shape
-
-
-def activation_shape(context: str, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Shape of the tensor the activation sees inside the block (for its share of the time)."""
-    if context == "mlp_block":
-        return (shape[0], shape[2])
-    return shape
-
-
-def block_pass(block: nn.Module, pass_: str, x: torch.Tensor, dy: torch.Tensor) -> Any:
-    """The timed callable of a block pass; forward+backward includes the weights' gradients."""
-    params = [p for p in block.parameters() if p.requires_grad]
-    if pass_ == "forward":
-        block.eval()
-
-        def run() -> Any:
-            with torch.no_grad():
-                return block(x)
-        return run
-    if pass_ == "forward_backward":
-        block.train()
-        xg = x.detach().requires_grad_(True)
-        return lambda: torch.autograd.grad(block(xg), [xg, *params], dy)
-    raise ValueError(f"block contexts time forward and forward_backward, not {pass_}")
+    block = MODULES[module](shape, KernelActivation(kern))
+    for child in block.children():  # the kernel keeps its parameters' device and dtype
+        if not isinstance(child, KernelActivation):
+            child.to(device=device, dtype=TORCH_DTYPES[dtype])
+    return block

@@ -11,6 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from gembench.engine.cache import llc_size
+
 #: glibc settings that keep freed memory in the process instead of returning it to the OS:
 #: without them a fresh 64 MB output costs page faults on every call and timings measure the
 #: allocator, not the kernel.
@@ -22,6 +24,12 @@ ALLOCATOR_SETTINGS = {"default": {}, "caching": CACHING_ALLOCATOR_ENV}
 
 _FLUCTUATING = {"hz_actual", "hz_actual_friendly", "hz_advertised", "hz_advertised_friendly"}
 _PACKAGES = ["torch", "numpy", "scipy", "onnx", "onnxruntime", "triton", "pandas", "gembench"]
+
+
+def allocator_environment(settings: list[str]) -> dict[str, dict[str, str]]:
+    """Per allocator setting, the MALLOC_* variables its workers are started with (the
+    runner's own MALLOC_* are removed first, see ``runner.worker_env``)."""
+    return {name: dict(ALLOCATOR_SETTINGS[name]) for name in settings}
 
 
 def cpu_info() -> dict[str, Any]:
@@ -106,6 +114,7 @@ def capture(suite_path: Path | None = None) -> dict[str, Any]:
         "gpu": gpu_info(),
         "git": git_commit(Path(__file__).resolve().parent),
         "allocator_env_of_runner": {k: os.environ.get(k) for k in CACHING_ALLOCATOR_ENV},
+        "llc": dict(zip(("bytes", "source"), llc_size(), strict=True)),
         "hostname": platform.node(),
     }
     if suite_path is not None:

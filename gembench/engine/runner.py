@@ -13,25 +13,19 @@ import os
 import selectors
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from gembench import __version__
 from gembench.backends import backend
-from gembench.engine.environment import ALLOCATOR_SETTINGS, capture
+from gembench.engine.environment import ALLOCATOR_SETTINGS, allocator_environment, capture
 from gembench.engine.policy import Timing
 from gembench.plan.cases import Case
 from gembench.plan.suite import Suite
-from gembench.results.store import (
-    RESULTS_NAME,
-    SCHEMA_VERSION,
-    ResultsWriter,
-    RunLock,
-    check_resumable,
-    load_run,
-)
+from gembench.results.store import RESULTS_NAME, SCHEMA_VERSION, load_run
+from gembench.results.writer import ResultsWriter, RunLock, check_resumable
 
 _STARTUP_TIMEOUT_S = 120.0
 
@@ -161,10 +155,10 @@ def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr:
     plan = [(c, suite.timing_of(c)) for c in suite.cases if matches(c, filter_expr)]
     if not plan:
         what = f"--filter {filter_expr!r} matches none of the" if filter_expr else "no case among"
-        raise RunError(f"{what} {len(suite.cases)} cases of suite {suite.name!r}; nothing to run")
+        raise RunError(f"{what} {len(suite.cases)} cases of {suite.path or suite.name}; "
+                       "nothing to run")
     if allocator:
-        plan = list({Case(**{**c.to_dict(), "shape": tuple(c.shape), "allocator": allocator}): t
-                     for c, t in plan}.items())
+        plan = list({replace(c, allocator=allocator): t for c, t in plan}.items())
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -177,7 +171,7 @@ def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr:
             print(f"gembench: {results}: cut off a torn last line ({writer.repaired} bytes) "
                   "left by an interrupted write", file=sys.stderr)
         if done is None:
-            writer.append(run_record(suite))
+            writer.append(run_record(suite, {c.allocator for c, _ in plan}))
         todo = [(c, t) for c, t in plan if c.case_id not in (done or set())]
         groups: dict[Any, list[tuple[Case, Timing]]] = {}
         for c, t in todo:
@@ -242,7 +236,7 @@ def suite_hash(suite: Suite) -> str | None:
     return file_sha256(suite.path) if suite.path else None
 
 
-def run_record(suite: Suite) -> dict[str, Any]:
+def run_record(suite: Suite, allocators: set[str] | None = None) -> dict[str, Any]:
     return {
         "kind": "run",
         "schema": SCHEMA_VERSION,
@@ -254,6 +248,7 @@ def run_record(suite: Suite) -> dict[str, Any]:
         "description": suite.description,
         "timing_policy": asdict(suite.timing),
         "seed": suite.seed,
+        "allocator_env": allocator_environment(sorted(allocators or ())),
         "environment": capture(suite.path),
     }
 

@@ -3,8 +3,12 @@
 Like torch.utils.benchmark's adaptive autorange, each sample times a block of ``number`` calls
 (enough to rise above the clock's resolution) and sampling stops once the spread is small or
 the budget is spent, but never before ``min_samples``. Unlike it, several callables (the case,
-its ReLU baseline, the copy ceiling) are timed round by round in rotating order, so that a
+its ReLU baselines, the copy ceiling) are timed round by round in rotating order, so that a
 shared machine's drift hits all of them alike and per-round ratios cancel it.
+
+Cache state is the clock's: ``hot`` re-runs a callable once, untimed, before each of its
+samples (whatever ran before it in the round), so every timed call is a repeat of the same
+call; ``cold`` flushes the caches before each sample and times one call per sample.
 """
 
 from __future__ import annotations
@@ -12,23 +16,43 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from gembench.engine.policy import Timing
+from gembench.results.records import Busy, RatioStats, Stats
 
 
 class CpuClock:
-    """Wall-clock timing with ``perf_counter``; ``sync`` waits for queued device work."""
+    """Wall-clock timing with ``perf_counter``; ``sync`` waits for queued device work;
+    ``flush`` (cold cache) runs before every sample, which then times one call."""
 
     name = "perf_counter"
 
-    def __init__(self, sync: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, sync: Callable[[], None] = lambda: None,
+                 flush: Callable[[], None] | None = None) -> None:
         self.sync = sync
+        self.flush = flush
+        self.flush_bytes: int | None = getattr(flush, "nbytes", None)
+        self.flush_source: str | None = getattr(flush, "source", None)
 
-    def prepare(self) -> None:
-        """Called before each sample, outside the timed region."""
+    @property
+    def single_call(self) -> bool:
+        return self.flush is not None
+
+    @property
+    def cache(self) -> str:
+        return "cold" if self.flush is not None else "hot"
+
+    def prepare(self, fn: Callable[[], Any]) -> None:
+        """Before each sample, outside the timed region: flush (cold) or one call (hot)."""
+        if self.flush is not None:
+            self.flush()
+        else:
+            fn()
+        self.sync()
 
     def time_block(self, fn: Callable[[], Any], number: int) -> float:
         self.sync()
@@ -40,24 +64,34 @@ class CpuClock:
 
 
 class CudaClock:
-    """CUDA events around the block, after flushing the L2 cache (sized from the device)."""
+    """CUDA events around the block; cold: after zeroing a buffer of twice the L2 (sized from
+    the device), one call per sample, as triton.testing.do_bench does."""
 
     name = "cuda_events"
 
-    def __init__(self) -> None:
+    def __init__(self, cold: bool = True) -> None:
         import torch
 
         self.torch = torch
         props = torch.cuda.get_device_properties(torch.cuda.current_device())
         l2 = getattr(props, "L2_cache_size", 0) or 64 * 1024**2
-        self.flush_buffer = torch.empty(2 * l2, dtype=torch.int8, device="cuda")
-        self.flush_bytes = 2 * l2
+        self.cold = cold
+        self.flush_bytes = 2 * l2 if cold else None
+        self.flush_source = f"2 x L2 {l2} B (torch.cuda.get_device_properties)" if cold else None
+        self.flush_buffer = torch.empty(2 * l2, dtype=torch.int8, device="cuda") if cold else None
+
+    @property
+    def single_call(self) -> bool:
+        return self.cold
 
     def sync(self) -> None:
         self.torch.cuda.synchronize()
 
-    def prepare(self) -> None:
-        self.flush_buffer.zero_()
+    def prepare(self, fn: Callable[[], Any]) -> None:
+        if self.flush_buffer is not None:
+            self.flush_buffer.zero_()
+        else:
+            fn()
 
     def time_block(self, fn: Callable[[], Any], number: int) -> float:
         start = self.torch.cuda.Event(enable_timing=True)
@@ -71,29 +105,54 @@ class CudaClock:
 
 
 def summarize(samples: list[float]) -> dict[str, Any]:
-    """Median, IQR, min, mean, count and the raw samples (seconds per call)."""
-    a = np.asarray(samples, dtype=np.float64)
-    q1, med, q3 = np.percentile(a, [25, 50, 75])
-    return {"median": float(med), "q1": float(q1), "q3": float(q3), "iqr": float(q3 - q1),
-            "min": float(a.min()), "mean": float(a.mean()), "count": int(a.size),
-            "samples": [float(s) for s in a]}
+    """:meth:`Stats.from_samples` as a record dict (for records built by hand, e.g. tests)."""
+    return Stats.from_samples(samples).to_json()
 
 
 def calibrate(fn: Callable[[], Any], clock: Any, timing: Timing) -> int:
-    """Calls per sample so that one sample lasts at least ``timing.min_sample_time_s``."""
-    clock.prepare()
-    t1 = min(clock.time_block(fn, 1) for _ in range(3))
-    if isinstance(clock, CudaClock):
-        return 1  # each call after an L2 flush, as triton.testing.do_bench does
+    """Calls per sample so that one sample lasts at least ``timing.min_sample_time_s``
+    (one when the clock times single calls)."""
+    if clock.single_call:
+        return 1
+    t1 = math.inf
+    for _ in range(3):
+        clock.prepare(fn)
+        t1 = min(t1, clock.time_block(fn, 1))
     return max(1, math.ceil(timing.min_sample_time_s / max(t1, 1e-9)))
 
 
-def interleaved(fns: dict[str, Callable[[], Any]], clock: Any, timing: Timing,
-                main: str) -> dict[str, Any]:
-    """Time every callable round by round; return their summaries and per-round ratios.
+@dataclass
+class Interleaved:
+    """What :func:`interleaved` measured: the raw samples of every callable, by round."""
+
+    samples: dict[str, list[float]]
+    numbers: dict[str, int]
+    stop_reason: str
+    elapsed_s: float
+    busy: Busy | None = None
+
+    def stats(self, name: str) -> Stats:
+        return Stats.from_samples(self.samples[name], self.numbers[name])
+
+    def ratio(self, num: str, den: str) -> RatioStats:
+        """Per-round ``num / den``."""
+        return RatioStats.per_round(self.samples[num], self.samples[den])
+
+    def difference(self, total: str, part: str) -> list[float]:
+        """Per-round ``total - part`` samples (forward+backward minus forward)."""
+        return [a - b for a, b in zip(self.samples[total], self.samples[part])]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.samples
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], clock: Any, timing: Timing, main: str,
+                monitor: Any = None) -> Interleaved:
+    """Time every callable round by round, in rotating order.
 
     Stops when ``main`` has at least ``min_samples`` samples and either its relative IQR is
-    below ``target_precision`` or the budget is spent; or at ``max_samples``.
+    below ``target_precision`` or the budget is spent; or at ``max_samples``. ``monitor``
+    (a :class:`gembench.engine.busy.BusyMonitor`) watches the rounds.
     """
     for fn in fns.values():
         for _ in range(timing.warmup):
@@ -102,15 +161,15 @@ def interleaved(fns: dict[str, Callable[[], Any]], clock: Any, timing: Timing,
     numbers = {k: calibrate(fn, clock, timing) for k, fn in fns.items()}
     samples: dict[str, list[float]] = {k: [] for k in fns}
     names = list(fns)
+    if monitor is not None:
+        monitor.start()
     t_start = time.perf_counter()
     stop_reason = "max_samples"
     for r in range(timing.max_samples):
-        order = names[r % len(names):] + names[: r % len(names)]
-        for k in order:
-            clock.prepare()
+        for k in names[r % len(names):] + names[: r % len(names)]:
+            clock.prepare(fns[k])
             samples[k].append(clock.time_block(fns[k], numbers[k]))
-        n = len(samples[main])
-        if n >= timing.min_samples:
+        if len(samples[main]) >= timing.min_samples:
             if time.perf_counter() - t_start >= timing.budget_s:
                 stop_reason = "budget"
                 break
@@ -118,17 +177,9 @@ def interleaved(fns: dict[str, Callable[[], Any]], clock: Any, timing: Timing,
             if med > 0 and (q3 - q1) / med <= timing.target_precision:
                 stop_reason = "precision"
                 break
-    out: dict[str, Any] = {k: {**summarize(v), "number": numbers[k]} for k, v in samples.items()}
-    out["stop_reason"] = stop_reason
-    out["elapsed_s"] = time.perf_counter() - t_start
-    return out
-
-
-def ratio_summary(num: list[float], den: list[float]) -> dict[str, float]:
-    """Median and quartiles of per-round ratios num[i] / den[i]."""
-    r = np.asarray(num, dtype=np.float64) / np.asarray(den, dtype=np.float64)
-    q1, med, q3 = np.percentile(r, [25, 50, 75])
-    return {"median": float(med), "q1": float(q1), "q3": float(q3), "count": int(r.size)}
+    elapsed = time.perf_counter() - t_start
+    busy = monitor.stop() if monitor is not None else None
+    return Interleaved(samples, numbers, stop_reason, elapsed, busy)
 
 
 def cuda_graphed(fns: dict[str, Callable[[], Any]]) -> tuple[dict[str, Callable[[], Any]], str]:
@@ -159,3 +210,7 @@ def cuda_graphed(fns: dict[str, Callable[[], Any]]) -> tuple[dict[str, Callable[
     note = "CUDA graphs: replayed" + (f"; not capturable, ran eagerly: {', '.join(failed)}"
                                       if failed else "")
     return out, note
+
+
+__all__ = ["CpuClock", "CudaClock", "Interleaved", "calibrate", "cuda_graphed", "interleaved",
+           "summarize"]

@@ -2,7 +2,9 @@
 
 Started by :mod:`gembench.engine.runner` with the environment a group of cases needs from process
 start (allocator, thread count, Triton interpreter, compile caches). Protocol messages go to
-the original stdout; anything a library prints is sent to stderr instead.
+the original stdout; anything a library prints is sent to stderr instead. The reply is an
+:class:`gembench.results.records.Outcome` as JSON. The worker imports the engine only (no
+suite/YAML layer).
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ def main() -> int:
             continue
         msg = json.loads(line)
         case = Case.from_dict(msg["case"])
-        body = measure_safely(case, Timing(**msg["timing"]), msg["seed"], msg.get("profile_dir"))
-        proto.write(json.dumps(body, default=float) + "\n")
+        out = measure_safely(case, Timing(**msg["timing"]), msg["seed"], msg.get("profile_dir"))
+        proto.write(json.dumps(out.to_json(), default=float) + "\n")
     return 0
 
 

@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from enum import Enum
 from typing import Any
 
 from gembench.activations.catalog import Activation, activation
 
-PASSES = ("forward", "backward", "forward_backward")
+
+class Pass(str, Enum):
+    """What is timed: the forward, the backward alone, or both (for kernels and blocks)."""
+
+    FORWARD = "forward"
+    BACKWARD = "backward"
+    FORWARD_BACKWARD = "forward_backward"
+
+    @property
+    def has_forward(self) -> bool:
+        return self is not Pass.BACKWARD
+
+    @property
+    def has_backward(self) -> bool:
+        return self is not Pass.FORWARD
 
 
-@dataclass(frozen=True)
+PASSES = tuple(p.value for p in Pass)
+
+#: cache states: ``hot`` repeats the same call (steady state); ``cold`` flushes the caches
+#: before every call.
+CACHE_STATES = ("hot", "cold")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Case:
     """Everything that identifies one measurement; plain data, sent to worker processes."""
 
@@ -25,11 +47,16 @@ class Case:
     threads: int = 1
     allocator: str = "default"
     context: str = "elementwise"
+    cache: str = "hot"
     preset: str = ""  # the named shape this case came from, if any (e.g. gpt2_small_mlp)
 
     @property
     def spec(self) -> Activation:
         return activation(self.activation, **self.params)
+
+    @property
+    def pass_kind(self) -> Pass:
+        return Pass(self.pass_)
 
     @property
     def label(self) -> str:
@@ -43,11 +70,11 @@ class Case:
     def case_id(self) -> str:
         shape = "x".join(map(str, self.shape))
         return "/".join([self.context, self.backend, self.label, self.dtype, self.device, shape,
-                         self.pass_, f"t{self.threads}", self.allocator])
+                         self.pass_, f"t{self.threads}", self.allocator, self.cache])
 
     def baseline(self) -> Case:
         """The ReLU case this one is compared with (same everything else)."""
-        return Case(**{**self.to_dict(), "activation": "relu", "params": {}})
+        return replace(self, activation="relu", params={})
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

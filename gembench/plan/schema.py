@@ -15,8 +15,8 @@ import jsonschema
 
 from gembench.activations.dtypes import DTYPES
 from gembench.backends import backend_names
-from gembench.plan import presets
-from gembench.plan.cases import PASSES
+from gembench.engine.registry import context_names, context_spec
+from gembench.plan.cases import CACHE_STATES, PASSES
 
 #: the largest values accepted where a value has a physical meaning (bounds keep a typo such
 #: as ``timeout_s: 1e300`` from reaching the clocks and the operating system).
@@ -43,7 +43,7 @@ def _num(maximum: float | None = None) -> dict[str, Any]:
 _POS_INT = _int(1, MAX_DIM)
 _LIST_OR_ONE = lambda item: {"anyOf": [item, {"type": "array", "items": item, "minItems": 1}]}  # noqa: E731
 #: keys a group may not override.
-SUITE_ONLY = ("name", "description", "seed")
+SUITE_ONLY = ("name", "description", "seed", "plugins")
 
 
 def schema() -> dict[str, Any]:
@@ -70,6 +70,7 @@ def _timing_schema() -> dict[str, Any]:
             "timeout_s": _num(MAX_TIMEOUT_S),
             "error_elements": _int(1, 1 << 31),
             "cuda_graphs": {"type": "boolean"},
+            "retry_busy": _int(0, 100),
         },
     }
 
@@ -78,8 +79,7 @@ def _shape_schema() -> dict[str, Any]:
     sweep = _int(0, MAX_SWEEP_EXPONENT)
     return {
         "anyOf": [
-            {"enum": sorted(presets.ELEMENTWISE) + presets.ACTIVATION_PRESETS
-                     + sorted(presets.MLP) + sorted(presets.CONV)},
+            {"enum": sorted({n for c in context_names() for n in context_spec(c).presets})},
             _POS_INT,
             {"type": "array", "items": _POS_INT, "minItems": 1, "maxItems": 8},
             {"type": "object", "additionalProperties": False, "required": ["sweep"],
@@ -115,7 +115,8 @@ def _schema() -> dict[str, Any]:
         "properties": {
             "name": {"type": "string"},
             "description": {"type": "string"},
-            "context": {"enum": ["elementwise", "mlp_block", "conv_block"]},
+            "plugins": _LIST_OR_ONE({"type": "string"}),  # modules registering implementations
+            "context": {"enum": context_names()},
             "activations": {"type": "array", "minItems": 1, "items": _activation_schema()},
             "backends": {"anyOf": [{"const": "all"}, {"type": "array", "minItems": 1,
                                                       "items": {"enum": backend_names()}}]},
@@ -125,6 +126,7 @@ def _schema() -> dict[str, Any]:
             "passes": _LIST_OR_ONE({"enum": list(PASSES)}),
             "threads": _LIST_OR_ONE(_int(1, MAX_THREADS)),
             "allocator": _LIST_OR_ONE({"enum": ["default", "caching"]}),
+            "cache": _LIST_OR_ONE({"enum": list(CACHE_STATES)}),
             "seed": _int(0, MAX_SEED),
             "timing": _timing_schema(),
         },

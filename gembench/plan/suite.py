@@ -18,8 +18,9 @@ import yaml
 from gembench.activations.catalog import CATALOG, ParameterError, activation
 from gembench.backends import backend_names
 from gembench.engine.policy import Timing
+from gembench.engine.registry import context_spec
 from gembench.plan import presets
-from gembench.plan.cases import PASSES, Case
+from gembench.plan.cases import Case
 from gembench.plan.schema import coerce, first_error, key_path, schema, short
 
 #: structural limits: a suite is a few hundred values a few levels deep; more is a mistake
@@ -148,6 +149,7 @@ def parse_suite(data: Any, path: Path | None = None, *, quick: bool = False,
         raise SuiteError(f"{where}: expected a mapping of keys at the top level, "
                          f"found {type(data).__name__}")
     _check_structure(data, where)
+    _load_plugins(data.get("plugins"), path, where)
     data = coerce(data, schema())
     problem = first_error(data)
     if problem:
@@ -178,6 +180,18 @@ def parse_suite(data: Any, path: Path | None = None, *, quick: bool = False,
                  timings={k: t for k, t in timings.items() if t != top_timing})
 
 
+def _load_plugins(refs: Any, path: Path | None, where: str) -> None:
+    """Import the suite's ``plugins`` (files relative to the suite) so that the implementations
+    they register are backends the suite may name; one that fails is the suite's mistake."""
+    from gembench.backends import plugins
+
+    for i, ref in enumerate(_as_list(refs) if refs is not None else []):
+        if isinstance(ref, str):  # anything else: the schema says what is wrong
+            reason = plugins.load(ref, origin="suite", base_dir=path.parent if path else None)
+            if reason:
+                raise SuiteError(f"{where}: plugins[{i}]: {reason}")
+
+
 def _timing(values: dict[str, Any], where: str, prefix: str) -> Timing:
     timing = Timing(**values)
     if timing.max_samples < timing.min_samples:
@@ -190,21 +204,15 @@ def _shapes(items: list[Any], context: str, device: str, where: str,
             prefix: str) -> list[tuple[str, tuple[int, ...]]]:
     """(preset name or "", shape) for each shapes entry, resolved for a context and device."""
     out: list[tuple[str, tuple[int, ...]]] = []
-    names = {"elementwise": sorted(presets.ELEMENTWISE) + presets.ACTIVATION_PRESETS,
-             "mlp_block": sorted(presets.MLP), "conv_block": sorted(presets.CONV)}[context]
-    rank = {"mlp_block": 3, "conv_block": 4}.get(context)
+    ctx = context_spec(context)
+    names, rank = list(ctx.presets), ctx.rank
     for j, item in enumerate(items):
         key = f"{prefix}shapes[{j}]"
         if isinstance(item, str):
             if item not in names:
                 raise SuiteError(f"{where}: {key}: {item!r} is not a {context} preset; "
                                  f"expected one of {', '.join(names)}")
-            if item in presets.ELEMENTWISE:
-                out.append((item, presets.ELEMENTWISE[item]))
-            elif context == "elementwise":
-                out.append((item, presets.activation_preset(item, device)))
-            else:
-                out.append((item, presets.block_shape(item, device)))
+            out.append((item, ctx.resolve(item, device)))
         elif isinstance(item, dict):
             lo, hi = item["sweep"]
             if lo > hi:
@@ -214,8 +222,8 @@ def _shapes(items: list[Any], context: str, device: str, where: str,
         else:
             shape = (item,) if isinstance(item, int) else tuple(item)
             if rank and len(shape) != rank:
-                what = "[tokens, d, d_ff]" if rank == 3 else "[batch, C, H, W]"
-                raise SuiteError(f"{where}: {key}: a {context} shape is {what}, found {item!r}")
+                raise SuiteError(f"{where}: {key}: a {context} shape is {ctx.shape_help}, "
+                                 f"found {item!r}")
             out.append(("", shape))
     return out
 
@@ -243,21 +251,23 @@ def _expand(data: dict[str, Any], where: str, prefix: str, device: str | None) -
     devices = [_resolve_device(d) for d in devices]
     cases: list[Case] = []
     context = data.get("context", "elementwise")
-    default_passes = list(PASSES) if context == "elementwise" else ["forward", "forward_backward"]
+    ctx = context_spec(context)
     shapes = {d: _shapes(data.get("shapes", ["1M"]), context, d, where, prefix) for d in devices}
     axes = itertools.product(
         devices, _as_list(data.get("dtypes", "float32")), range(len(shapes[devices[0]])),
         _as_list(data.get("threads", 1)), _as_list(data.get("allocator", "default")),
-        _as_list(data.get("passes", default_passes)), chosen,
+        _as_list(data.get("passes", list(ctx.passes))), chosen,
         [("relu", {}), *specs],  # the ReLU baseline is always included
+        _as_list(data.get("cache", list(ctx.default_cache))),
     )
-    for dev, dt, j, threads, alloc, pass_, be, (act, params) in axes:
+    for dev, dt, j, threads, alloc, pass_, be, (act, params), cache in axes:
         preset, shape = shapes[dev][j]
-        if context != "elementwise" and pass_ == "backward":
-            raise SuiteError(f"{where}: {prefix}passes: block contexts time forward and "
-                             "forward_backward, found backward")
-        cases.append(Case(be, act, params, dt, dev, shape, pass_, threads, alloc, context,
-                          preset))
+        if not ctx.allows(pass_):
+            raise SuiteError(f"{where}: {prefix}passes: the {context} context times "
+                             f"{', '.join(ctx.passes)}, found {pass_}")
+        cases.append(Case(backend=be, activation=act, params=params, dtype=dt, device=dev,
+                          shape=shape, pass_=pass_, threads=threads, allocator=alloc,
+                          context=context, cache=cache, preset=preset))
     return cases
 
 

@@ -20,10 +20,22 @@ def _existing_ancestor(path: Path) -> Path:
     return parent
 
 
+def _shown(path: Path | str) -> str:
+    text = str(path)
+    return text if len(text) <= 120 else f"{text[:60]}...{text[-20:]}"
+
+
 def check_report_out(out: Path) -> None:
     """Refuse an ``--out`` that cannot hold a report: a directory, an existing file that is
     not a markdown report (``results.jsonl`` would be lost), a path under a regular file, a
     name longer than the file system allows, a place that cannot be written."""
+    try:
+        _check(out)
+    except OSError as exc:  # a name the system cannot even look up
+        raise ReportOutputError(f"--out {_shown(out)}: {exc.strerror or exc}") from None
+
+
+def _check(out: Path) -> None:
     if out.is_dir():
         raise ReportOutputError(f"--out {out}: a directory; expected a file name such as "
                                 f"{out / 'report.md'}")
@@ -39,7 +51,7 @@ def check_report_out(out: Path) -> None:
         name_max = _NAME_MAX
     longest = max((len(p.encode()) for p in out.parts[len(base.parts):]), default=0)
     if longest > name_max:
-        raise ReportOutputError(f"--out {out}: a file name of {longest} bytes; this file "
+        raise ReportOutputError(f"--out {_shown(out)}: a file name of {longest} bytes; this file "
                                 f"system allows {name_max}")
     if not os.access(base, os.W_OK | os.X_OK):
         raise ReportOutputError(f"--out {out}: cannot write in {base} (read-only or not "
@@ -61,5 +73,5 @@ def write_report_to(results: list[Path], out: Path | None) -> Path:
         where = exc.filename or out or "reports/"
         if out is not None and not existed and out.is_file():
             out.unlink()
-        raise ReportOutputError(f"cannot write the report {where}: "
+        raise ReportOutputError(f"cannot write the report {_shown(where)}: "
                                 f"{exc.strerror or exc}") from None

@@ -1,26 +1,28 @@
-"""Results: the file format (store: appending, reading, locking, repair), the typed records
-(records) and their loading (loading: typed, with the v1 migration)."""
+"""Results: the typed records of a run (``records``, loaded by ``loading``) and the JSON-lines
+file that holds them (``store``: reading and checking it; ``writer``: appending, repair,
+locking).
+
+The names below are imported on first use, so that a worker process, which only builds
+records, never imports the file checks (jsonschema) or pandas.
+"""
 
 from __future__ import annotations
 
-from gembench.results.loading import load_run, load_tidy, migrate_v1
-from gembench.results.records import SCHEMA_VERSION, CaseRecord, RunRecord
-from gembench.results.store import (
-    ID_COLUMNS,
-    METRICS,
-    ResultsError,
-    ResultsWriter,
-    RunLock,
-    check_resumable,
-    load_results,
-    read_records,
-    repair_tail,
-    results_path,
-    scan,
-    tidy,
-)
+import importlib
+from typing import Any
 
-__all__ = ["ID_COLUMNS", "METRICS", "SCHEMA_VERSION", "CaseRecord", "ResultsError",
-           "ResultsWriter", "RunLock", "RunRecord", "check_resumable", "load_results",
-           "load_run", "load_tidy", "migrate_v1", "read_records", "repair_tail", "results_path",
-           "scan", "tidy"]
+_HOME = {
+    **dict.fromkeys(["load_run", "load_tidy", "migrate_v1"], "loading"),
+    **dict.fromkeys(["SCHEMA_VERSION", "CaseRecord", "RunRecord"], "records"),
+    **dict.fromkeys(["ID_COLUMNS", "METRICS", "ResultsError", "load_results", "read_records",
+                     "results_path", "scan", "tidy"], "store"),
+    **dict.fromkeys(["ResultsWriter", "RunLock", "check_resumable", "repair_tail"], "writer"),
+}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)

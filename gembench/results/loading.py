@@ -12,10 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gembench.results.records import SCHEMA_VERSION, CaseRecord, RunRecord
-from gembench.results.store import read_records, tidy
-
-#: schema versions this gembench reads (older ones are migrated on load).
-READABLE = (1, SCHEMA_VERSION)
+from gembench.results.store import READABLE_SCHEMAS, scan, tidy
 
 
 def migrate_v1(rec: dict[str, Any]) -> dict[str, Any]:
@@ -29,29 +26,25 @@ def migrate_v1(rec: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-def load_run(path: Path | str) -> tuple[RunRecord | None, list[CaseRecord]]:
-    """The run record (None if the file has none) and case records of a results file (the
-    last record per case wins).
+def load_run(path: Path | str, problems: list[str] | None = None
+             ) -> tuple[RunRecord | None, list[CaseRecord]]:
+    """The run record (None if the file has none) and the valid case records of a results file
+    as typed records (the last record per case wins); lines skipped by the checks of
+    :func:`gembench.results.store.scan` are appended to ``problems`` when given.
 
-    Raises ``ValueError`` for a schema version this gembench cannot read.
+    Raises :class:`gembench.results.store.ResultsError` (a ``ValueError``) for a schema
+    version this gembench cannot read.
     """
-    run: RunRecord | None = None
-    version = SCHEMA_VERSION
-    cases: dict[str, CaseRecord] = {}
-    for rec in read_records(Path(path)):
-        kind = rec.get("kind")
-        if kind == "run":
-            if run is not None:
-                continue
-            version = rec.get("schema")  # type: ignore[assignment]
-            if version not in READABLE:
-                raise ValueError(f"{path}: results schema {version}, this gembench reads "
-                                 f"{', '.join(map(str, READABLE))}")
-            run = RunRecord.from_json(migrate_v1(rec) if version == 1 else rec)
-        elif kind == "case":
-            case = CaseRecord.from_json(migrate_v1(rec) if version == 1 else rec)
-            cases[case.case_id] = case
-    return run, list(cases.values())
+    s = scan(Path(path))
+    if problems is not None:
+        problems.extend(s.problems)
+    old = s.run.get("schema") == 1
+
+    def fix(rec: dict[str, Any]) -> dict[str, Any]:
+        return migrate_v1(rec) if old else rec
+
+    run = RunRecord.from_json(fix(s.run)) if s.run else None
+    return run, [CaseRecord.from_json(fix(c)) for c in s.cases.values()]
 
 
 def load_tidy(path: Path | str) -> Any:
@@ -60,4 +53,4 @@ def load_tidy(path: Path | str) -> Any:
     return tidy([c.to_json() for c in load_run(path)[1]])
 
 
-__all__ = ["READABLE", "load_run", "load_tidy", "migrate_v1"]
+__all__ = ["READABLE_SCHEMAS", "load_run", "load_tidy", "migrate_v1"]

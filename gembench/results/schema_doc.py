@@ -28,8 +28,10 @@ INTRO = f"""# Results file schema (version {records.SCHEMA_VERSION})
      do not edit by hand -->
 
 A run writes `results.jsonl` in its output directory: one JSON object per line, appended and
-flushed (fsync) as soon as it is known. A line torn by a kill is ignored by the loader; the
-last record of a `case_id` wins. `gembench.results.load_run(path)` returns typed records
+flushed (fsync) as soon as it is known. A line torn by a kill is ignored by the loader (and cut
+off by `--resume` before it appends); a case record without the fields readers need is skipped
+with a warning naming its line (README, "Reliability"); the last valid record of a `case_id`
+wins. `gembench.results.load_run(path)` returns typed records
 `(RunRecord, [CaseRecord, ...])` (version-1 files are migrated: their cases get
 `cache: "mixed"`, because version 1 ran a copy between samples, which left the caches neither
 hot nor cold); `gembench.results.load_tidy(path)` a long pandas table.

@@ -5,18 +5,13 @@ Every further line is one case (``"kind": "case"``), appended and synced as soon
 finishes, so an interrupted run loses nothing and ``--resume`` skips what is there.
 The fields are documented in ``docs/results-schema.md``.
 
-Guarantees (see the README's "Reliability"): a record is one line written with one ``write``
-and ``fsync``; a write that fails (full disk, Ctrl-C) is cut back to the last complete line;
-a torn last line left by a kill is truncated before anything is appended; the loader skips
-malformed records with their line number, so every reader gets clean records.
+The loader skips malformed records with their line number, so every reader (report, compare,
+summary) gets clean records; :mod:`gembench.results.writer` appends, repairs and locks.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +19,10 @@ from typing import Any
 
 import jsonschema
 
-SCHEMA_VERSION = 1
+from gembench.results.records import SCHEMA_VERSION
+
+#: schema versions the loader reads (version 1 is migrated by :mod:`gembench.results.loading`).
+READABLE_SCHEMAS = (1, SCHEMA_VERSION)
 
 #: metric name -> (path inside a case record, unit). The tidy table has one row per case and
 #: metric present.
@@ -62,11 +60,10 @@ METRICS: dict[str, tuple[tuple[str, ...], str]] = {
 #: case fields copied onto every tidy row.
 ID_COLUMNS = [
     "case_id", "status", "context", "backend", "activation", "label", "dtype", "device",
-    "shape", "numel", "pass", "threads", "allocator", "reason",
+    "shape", "numel", "pass", "threads", "allocator", "cache", "reason",
 ]
 
 RESULTS_NAME = "results.jsonl"
-LOCK_NAME = ".gembench.lock"
 
 
 class ResultsError(ValueError):
@@ -93,7 +90,9 @@ def _metric_schema() -> dict[str, Any]:
     props = root["properties"]
     props["timing"]["type"] = ["object", "null"]
     props["timing"]["properties"]["samples"] = {"type": "array", "items": _NUMBER}
-    return props
+    props["block"]["properties"].update(activation=_OBJECT_OR_NULL,
+                                        activation_share_q=_OBJECT_OR_NULL)
+    return {**props, "backend_info": _OBJECT_OR_NULL, "trace": _STRING_OR_NULL}
 
 
 CASE_SCHEMA: dict[str, Any] = {
@@ -151,8 +150,9 @@ def _first_problem(validator: jsonschema.Draft202012Validator, rec: Any) -> str 
     where = ".".join(str(p) for p in err.absolute_path) or "record"
     if err.validator == "required":
         return f"{where}: {err.message}"
-    expected = err.validator_value if err.validator in ("type", "enum") else (
-        f"{err.validator} {err.validator_value}")
+    want = err.validator_value
+    expected = (" or ".join(map(str, want)) if isinstance(want, list) else want) \
+        if err.validator in ("type", "enum") else f"{err.validator} {want}"
     return f"{where}: expected {expected}, found {_short(err.instance)}"
 
 
@@ -226,9 +226,9 @@ def scan(path: Path) -> Scan:
 
 
 def _check_run(path: Path, lineno: int, rec: dict[str, Any]) -> None:
-    if rec.get("schema") != SCHEMA_VERSION:
+    if rec.get("schema") not in READABLE_SCHEMAS:
         raise ResultsError(f"{path}: results schema {_short(rec.get('schema'))}, this gembench "
-                           f"reads schema {SCHEMA_VERSION}")
+                           f"reads schema {', '.join(map(str, READABLE_SCHEMAS))}")
     why = _first_problem(_RUN_VALIDATOR, rec)
     if why:
         raise ResultsError(f"{path}: line {lineno}: malformed run record ({why})")
@@ -288,140 +288,6 @@ def _warn_stderr(line: str) -> None:
     import sys
 
     print(f"gembench: warning: {line}", file=sys.stderr)
-
-
-# ---------------------------------------------------------------------------- writing
-
-
-def repair_tail(path: Path) -> int:
-    """Cut a torn last line (no final newline: a write interrupted by a kill or a full disk)
-    off ``path``; return the number of bytes removed."""
-    path = Path(path)
-    if not path.is_file():
-        return 0
-    with path.open("r+b") as fh:
-        size = fh.seek(0, os.SEEK_END)
-        if size == 0:
-            return 0
-        fh.seek(size - 1)
-        if fh.read(1) == b"\n":
-            return 0
-        end, block = size, 1 << 16
-        while end > 0:  # find the last newline, reading backwards
-            start = max(0, end - block)
-            fh.seek(start)
-            chunk = fh.read(end - start)
-            nl = chunk.rfind(b"\n")
-            if nl >= 0:
-                keep = start + nl + 1
-                break
-            end = start
-        else:
-            keep = 0
-        fh.truncate(keep)
-        fh.flush()
-        os.fsync(fh.fileno())
-        return size - keep
-
-
-class ResultsWriter:
-    """Appends records to a results file, one line per ``write``, synced; a torn last line
-    is cut off first (:attr:`repaired` bytes), and a failed write is cut back."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.repaired = repair_tail(self.path)
-
-    def append(self, record: dict[str, Any]) -> None:
-        data = (json.dumps(record, default=_jsonable, allow_nan=True) + "\n").encode("utf-8")
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise ResultsError(_write_failure(self.path, exc)) from None
-        try:
-            start = os.lseek(fd, 0, os.SEEK_END)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            except BaseException as exc:  # full disk, Ctrl-C: leave no torn line behind
-                with contextlib.suppress(OSError):  # else the next --resume cuts it off
-                    os.ftruncate(fd, start)
-                if isinstance(exc, OSError):
-                    raise ResultsError(_write_failure(self.path, exc)) from None
-                raise
-        finally:
-            os.close(fd)
-
-
-def _write_failure(path: Path, exc: OSError) -> str:
-    hint = "; free some space, then continue with --resume" if exc.errno in (
-        errno.ENOSPC, errno.EDQUOT) else ""
-    return f"{path}: cannot write a record: {exc.strerror or exc}{hint}"
-
-
-def _jsonable(obj: Any) -> Any:
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, (set, tuple)):
-        return list(obj)
-    return str(obj)
-
-
-class RunLock:
-    """An exclusive ``flock`` on ``DIR/.gembench.lock`` for as long as a run writes into DIR;
-    a second run (or ``--resume``) into the same directory is refused, naming the holder."""
-
-    def __init__(self, run_dir: Path) -> None:
-        import fcntl
-
-        self.path = Path(run_dir) / LOCK_NAME
-        self._fh = self.path.open("a+")
-        try:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            self._fh.seek(0)
-            holder = self._fh.read().strip() or "?"
-            self._fh.close()
-            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise
-            raise ResultsError(f"{run_dir}: another gembench run (pid {holder}) is writing "
-                               "here; wait for it to finish or choose another --out") from None
-        self._fh.seek(0)
-        self._fh.truncate()
-        self._fh.write(f"{os.getpid()}\n")
-        self._fh.flush()
-
-    def release(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()  # closing the descriptor drops the lock
-
-    def __enter__(self) -> RunLock:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-def check_resumable(path: Path) -> dict[str, Any]:
-    """The run record of a results file that ``--resume`` may append to; raises
-    :class:`ResultsError` (before anything is written) for a directory, a device or fifo, a
-    binary or foreign file, or another schema version."""
-    path = Path(path)
-    if path.is_dir():
-        raise ResultsError(f"{path}: a directory, not a results file; refusing to resume")
-    if not path.is_file():
-        raise ResultsError(f"{path}: not a regular file; refusing to resume")
-    try:
-        s = scan(path)
-    except OSError as exc:
-        raise ResultsError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if not s.run:
-        raise ResultsError(f"{path}: not a gembench results file (no run record on line 1); "
-                           "refusing to resume into it")
-    return s.run
 
 
 # ---------------------------------------------------------------------------- tidy table

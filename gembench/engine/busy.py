@@ -1,0 +1,91 @@
+"""Busy-machine detection: CPU time other processes used while a case was timed.
+
+Linux only: ``/proc/stat`` gives the machine's busy time (user, nice, system, irq, softirq,
+steal) and ``/proc/self/stat`` this worker's own (``utime + stime``, every thread: torch's
+intra-op threads included); the difference over the timed rounds is other work. On CUDA the
+SM and memory clocks and the throttle reasons come from NVML when ``nvidia-ml-py`` is
+installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from gembench.results.records import Busy
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _machine_busy_ticks() -> int | None:
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    # cpu user nice system idle iowait irq softirq steal guest guest_nice
+    vals = [int(v) for v in first[1:9]]
+    return sum(vals) - vals[3] - vals[4]
+
+
+def _own_ticks() -> int | None:
+    try:
+        text = Path("/proc/self/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) "
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+
+
+def _nvml() -> dict[str, Any] | None:
+    try:
+        import pynvml  # nvidia-ml-py
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+        h = pynvml.nvmlDeviceGetHandleByIndex(0)
+        return {"sm_clock_mhz": pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_SM),
+                "mem_clock_mhz": pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_MEM),
+                "throttle_reasons": int(
+                    pynvml.nvmlDeviceGetCurrentClocksThrottleReasons(h))}
+    except Exception as exc:  # NVML is optional; report what went wrong instead
+        return {"error": repr(exc)}
+    finally:
+        with contextlib.suppress(Exception):
+            pynvml.nvmlShutdown()
+
+
+class BusyMonitor:
+    """``start()`` before the timed rounds, ``stop()`` after: a :class:`Busy` record."""
+
+    def __init__(self, threshold_cores: float, device: str = "cpu") -> None:
+        self.threshold = threshold_cores
+        self.device = device
+        self._start: tuple[int | None, int | None, float] = (None, None, 0.0)
+
+    def start(self) -> None:
+        self._start = (_machine_busy_ticks(), _own_ticks(), time.perf_counter())
+
+    def stop(self) -> Busy:
+        machine0, own0, t0 = self._start
+        machine1, own1, wall = _machine_busy_ticks(), _own_ticks(), time.perf_counter() - t0
+        gpu = _nvml() if self.device.startswith("cuda") else None
+        load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+        if None in (machine0, own0, machine1, own1) or wall <= 0:
+            return Busy(wall_s=wall, load_avg=load, gpu=gpu, threshold_cores=self.threshold,
+                        source="unavailable (no /proc)")
+        other = max(0, (machine1 - machine0) - (own1 - own0)) / _TICK  # type: ignore[operator]
+        return Busy(other_cpu_s=other, wall_s=wall, other_cores=other / wall,
+                    threshold_cores=self.threshold, load_avg=load, gpu=gpu,
+                    source=f"/proc/stat busy - /proc/self/stat utime+stime, {_TICK} ticks/s")
+
+    @staticmethod
+    def is_busy(busy: Busy) -> bool:
+        return (busy.other_cores is not None and busy.threshold_cores is not None
+                and busy.other_cores > busy.threshold_cores)
+
+
+__all__ = ["BusyMonitor"]

@@ -1,0 +1,198 @@
+"""A measurement subject: what one context supplies to the engine's single measurement skeleton.
+
+:func:`gembench.engine.measure.measure` runs the same steps for every subject: build (the
+subject's constructor), first call, error, interleaved timing, post-timing recheck, memory.
+A subject supplies the callables and the figures only it can know.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gembench.activations.accuracy import max_error
+from gembench.activations.dtypes import DTYPES
+from gembench.activations.reference import reference
+from gembench.backends.base import Backend, Kernel
+from gembench.engine.passes import TimedPass
+from gembench.engine.policy import Timing
+from gembench.engine.timing import Interleaved
+from gembench.plan.cases import Case, Pass
+from gembench.results.records import (
+    Block,
+    Derived,
+    Error,
+    Memory,
+    RatioStats,
+    Recheck,
+    Stats,
+    TimingRecord,
+)
+
+
+class CaseSkipped(Exception):
+    """The case cannot run here, for a stated reason."""
+
+
+@dataclass(frozen=True)
+class SubjectArgs:
+    """What a context's subject builder receives."""
+
+    backend: Backend
+    case: Case
+    timing: Timing
+    seed: int
+
+
+def make_inputs(be: Backend, case: Case, seed: int,
+                shape: tuple[int, ...] | None = None) -> tuple[Any, Any]:
+    """x ~ N(0, 1) and dy ~ N(0, 1) of the case's (or ``shape``'s) shape, as native arrays."""
+    rng = np.random.default_rng(seed)
+    shape = shape or case.shape
+    x = rng.standard_normal(shape, dtype=np.float32)
+    dy = rng.standard_normal(shape, dtype=np.float32)
+    return be.from_numpy(x, case.dtype, case.device), be.from_numpy(dy, case.dtype, case.device)
+
+
+def kernel_pass(kern: Kernel, pass_: Pass | str, x: Any, dy: Any) -> TimedPass:
+    """The pass of a backend kernel (its learnable parameters get gradients)."""
+    return TimedPass(kern.forward, pass_, x, dy, autograd=kern.autograd,
+                     params=list(getattr(kern, "params", {}).values()), grads=kern.grads)
+
+
+def _flat(a: Any, n: int) -> Any:
+    return a.reshape(-1)[:n]
+
+
+class KernelCheck:
+    """Errors of a kernel's outputs on given inputs against the float64 reference, in eps."""
+
+    def __init__(self, be: Backend, kern: Kernel, dtype: str, x: Any, dy: Any, n: int) -> None:
+        self.be, self.kern, self.d = be, kern, DTYPES[dtype]
+        self.x, self.dy, self.n = x, dy, n
+        self.xs = be.to_numpy(_flat(x, n))
+        self.ref_y, self.ref_d = reference(kern.spec, self.xs)
+        self.dys = be.to_numpy(_flat(dy, n))
+
+    def forward_eps(self, y: Any) -> float:
+        return max_error(self.be.to_numpy(_flat(y, self.n)), self.ref_y, self.d, self.kern.spec)
+
+    def backward_eps(self, dx: Any) -> float:
+        return max_error(self.be.to_numpy(_flat(dx, self.n)), self.dys * self.ref_d, self.d,
+                         self.kern.spec)
+
+    def error(self, pass_: Pass) -> Error:
+        """Forward and backward called afresh, for the pass's directions."""
+        err = Error(elements=int(self.xs.size), forward_tol=self.d.forward_tol,
+                    backward_tol=self.d.backward_tol)
+        if pass_.has_forward:
+            ctx = _torch_no_grad() if self.kern.autograd else None
+            if ctx is None:
+                y = self.kern.forward(self.x)
+            else:
+                with ctx:
+                    y = self.kern.forward(self.x)
+            err.forward_eps = self.forward_eps(y)
+        if pass_.has_backward:
+            err.backward_eps = self.backward_eps(self.kern.backward(self.x, self.dy))
+        return err
+
+    def recheck(self, timed: TimedPass) -> Recheck:
+        """Call the timed callable once more and check what it returns (NaN fails)."""
+        y, dx = timed.outputs(timed.run())
+        checks = []
+        if y is not None:
+            checks.append(("forward", self.forward_eps(y), self.d.forward_tol))
+        if dx is not None:
+            checks.append(("backward", self.backward_eps(dx), self.d.backward_tol))
+        what, eps, tol = max(checks, key=lambda c: np.inf if not c[1] <= c[2] else c[1] / c[2])
+        return Recheck(eps=eps, tol=tol, ok=bool(eps <= tol),
+                       what=f"{what} output of the timed callable, after timing")
+
+
+def _torch_no_grad() -> Any:
+    import torch
+
+    return torch.no_grad()
+
+
+class Subject:
+    """Base of the measurement subjects: ``main`` is the case's pass; ``companions`` are timed
+    with it, round by round ("relu", "anchor", "copy", "activation", ...)."""
+
+    main: TimedPass
+    kern: Kernel
+    check: KernelCheck
+    recheck_pass: TimedPass
+
+    def __init__(self, args: SubjectArgs) -> None:
+        self.be, self.case, self.timing, self.seed = args.backend, args.case, args.timing, args.seed
+        t0 = time.perf_counter()
+        self.kern = self.be.build(self.case.spec, dtype=self.case.dtype, device=self.case.device)
+        self.build_s = time.perf_counter() - t0
+        self.companions: dict[str, TimedPass | Callable[[], Any]] = {}
+
+    def build_relu(self) -> Kernel | None:
+        """The backend's ReLU kernel (None for a ReLU case: it is its own baseline)."""
+        if self.case.activation == "relu":
+            return None
+        return self.be.build(self.case.baseline().spec, dtype=self.case.dtype,
+                             device=self.case.device)
+
+    def timed(self) -> dict[str, Callable[[], Any]]:
+        """Every callable of the rounds, ``case`` first (and ``NAME/forward`` for passes timed
+        as forward+backward minus forward)."""
+        passes: dict[str, Any] = {"case": self.main, **self.companions}
+        fns = {k: p.run if isinstance(p, TimedPass) else p for k, p in passes.items()}
+        fns.update({f"{k}/forward": p.subtract for k, p in passes.items()
+                    if isinstance(p, TimedPass) and p.subtract})
+        return fns
+
+    def stats(self, res: Interleaved, name: str) -> Stats:
+        """A callable's statistics (forward+backward minus forward where it was so timed)."""
+        if f"{name}/forward" in res:
+            return Stats.from_samples(res.difference(name, f"{name}/forward"),
+                                      res.numbers[name])
+        return res.stats(name)
+
+    def samples(self, res: Interleaved, name: str) -> list[float]:
+        s = self.stats(res, name).samples
+        return s or []
+
+    def ratio(self, res: Interleaved, num: str, den: str) -> RatioStats:
+        return RatioStats.per_round(self.samples(res, num), self.samples(res, den))
+
+    def timing_record(self, res: Interleaved, rec: TimingRecord) -> None:
+        """Fill in the subject's part of the timing record (``rec`` holds the case's own)."""
+        if "relu" in res:
+            rec.relu = self.stats(res, "relu")
+            rec.ratio_to_relu = self.ratio(res, "case", "relu")
+        else:
+            rec.relu = rec.stats()
+            rec.ratio_to_relu = RatioStats.identity(rec.count or 0)
+
+    def extra_timing(self, clock: Any, rec: TimingRecord) -> None:
+        """Timings made after the rounds (e.g. into a preallocated output); none by default."""
+
+    def error(self) -> Error:
+        return self.check.error(self.case.pass_kind)
+
+    def recheck(self) -> Recheck:
+        return self.check.recheck(self.recheck_pass)
+
+    def memory(self) -> Memory:
+        raise NotImplementedError
+
+    def derived(self, rec: TimingRecord, first_call: float) -> Derived:
+        raise NotImplementedError
+
+    def block(self, res: Interleaved) -> Block | None:
+        return None
+
+
+__all__ = ["CaseSkipped", "KernelCheck", "Subject", "SubjectArgs", "kernel_pass",
+           "make_inputs"]

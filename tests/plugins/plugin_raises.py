@@ -1,0 +1,3 @@
+"""A plugin module that raises at import (tests/test_plugins.py)."""
+
+raise RuntimeError("broken on purpose")

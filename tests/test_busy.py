@@ -1,0 +1,50 @@
+"""Busy-machine detection: a CPU hog running beside a timed case gets the case flagged."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from gembench.engine.busy import BusyMonitor
+from gembench.engine.measure import measure_safely
+from gembench.engine.policy import Timing
+from gembench.engine.timing import CpuClock, interleaved
+from gembench.plan.cases import Case
+
+HOG = "import time\nend = time.time() + {s}\nwhile time.time() < end:\n    pass\n"
+
+
+@pytest.fixture
+def hog() -> Iterator[subprocess.Popen]:
+    """A CPU-bound process on one core for at most 20 s."""
+    proc = subprocess.Popen([sys.executable, "-c", HOG.format(s=20)])
+    time.sleep(0.3)
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def test_other_processes_cpu_time_is_measured_and_flags_the_case(hog: subprocess.Popen) -> None:
+    monitor = BusyMonitor(threshold_cores=0.5)
+    timing = Timing(budget_s=1.0, min_samples=5, warmup=0, target_precision=1e-9,
+                    min_sample_time_s=1e-3)
+    res = interleaved({"case": lambda: time.sleep(2e-3)}, CpuClock(), timing, "case", monitor)
+    busy = res.busy
+    assert busy is not None and busy.wall_s >= 1.0
+    assert busy.other_cores > 0.5 and monitor.is_busy(busy)
+    assert busy.load_avg is not None and len(busy.load_avg) == 3
+    assert busy.other_cpu_s == pytest.approx(busy.other_cores * busy.wall_s)
+
+
+def test_a_busy_case_is_marked_and_retried(hog: subprocess.Popen) -> None:
+    timing = Timing(budget_s=0.5, min_samples=5, warmup=1, error_elements=4096, retry_busy=1,
+                    target_precision=1e-9, busy_threshold_cores=0.5)
+    rec = measure_safely(Case(backend="numpy", activation="gelu", shape=(4096,), threads=1),
+                         timing, 0)
+    assert rec.status == "ok", rec.reason
+    assert rec.machine_busy is True and rec.busy.retries == 1
+    assert rec.busy.other_cores > rec.busy.threshold_cores
