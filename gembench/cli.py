@@ -106,7 +106,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"gembench: interrupted; the finished cases are kept in {out}/results.jsonl; "
               f"continue with: {shlex.join(again)}", file=sys.stderr)
         return 130
-    failed = print_summary(results)
     try:
         report = _write_report([results], None)
     except (ResultsError, ReportOutputError) as exc:
@@ -115,6 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         report = None
     if report:
         print(f"report: {report}")
+    failed = print_summary(results)  # case counts, then the verdict: the last thing printed
     return 1 if failed else 0
 
 
@@ -130,12 +130,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     from gembench.report.output import ReportOutputError, write_report_to
     from gembench.results import ResultsError
 
+    results = [Path(p) for p in args.results]
     try:
-        path = write_report_to([Path(p) for p in args.results],
-                               Path(args.out) if args.out else None)
+        if args.html:
+            from gembench.report.html import write_html
+
+            print(f"html report: {write_html(results, Path(args.html))}")
+        if args.out or not args.html:
+            print(f"report: {write_report_to(results, Path(args.out) if args.out else None)}")
     except (ResultsError, ReportOutputError) as exc:
         raise UserError(str(exc)) from None
-    print(f"report: {path}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from gembench.report.export import ExportError, write_export
+    from gembench.results import ResultsError
+
+    try:
+        text = write_export([Path(p) for p in args.results], args.format,
+                            Path(args.out) if args.out else None)
+    except (ExportError, ResultsError) as exc:
+        raise UserError(str(exc)) from None
+    if args.out:
+        print(f"export: {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -263,7 +283,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="results files (results.jsonl) or run directories holding one")
     p.add_argument("--out", metavar="FILE.md",
                    help="report file (default reports/SUITE-RUNSTART.md); plots go beside it")
+    p.add_argument("--html", metavar="FILE.html",
+                   help="also (or, without --out, only) write one self-contained HTML page: "
+                        "verdict, sortable tables, plots, history over several runs")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export", help="export results to a benchmark dashboard's format")
+    p.add_argument("results", nargs="+", help="results files or run directories")
+    p.add_argument("--format", required=True,
+                   help="github-action-benchmark (customSmallerIsBetter), bmf (Bencher Metric "
+                        "Format) or pytest-benchmark (saved-run JSON)")
+    p.add_argument("--out", metavar="FILE.json", help="output file (default: standard output)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("compare", help="compare two runs case by case; exit 1 on a regression")
     p.add_argument("base", help="BASE results file or run directory")

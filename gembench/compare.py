@@ -8,6 +8,12 @@ default). A large change that the samples cannot tell from noise is reported as 
 not fail; nor does a significant change below the threshold. Like pytest-benchmark's
 ``--benchmark-compare-fail``, any regression makes the command exit with status 1.
 
+Each change also gets an interval: the Hodges–Lehmann estimate of the ratio NEW/BASE (the
+median of every pairwise ratio of a NEW sample to a BASE sample) with its distribution-free
+95% confidence interval (the order statistics of those pairwise ratios that the Mann–Whitney
+statistic's normal approximation gives), so a reader sees how large the change may be as well
+as whether it is there.
+
 Timings are only comparable on the same machine and software: a warning lists the
 environment fields (CPU model, core counts, torch version, GPU) in which the runs differ.
 """
@@ -24,7 +30,10 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 from tabulate import tabulate
 
-from gembench.report.markdown import fmt_time, load_results
+from gembench.report.fmt import fmt_time
+from gembench.report.runs import load_typed
+from gembench.results import CaseRecord, RunRecord
+from gembench.results.records import Stats
 
 #: default significance level of the Mann–Whitney U test.
 ALPHA = 0.01
@@ -32,6 +41,10 @@ ALPHA = 0.01
 THRESHOLD = 0.10
 #: fewest samples per side for the test to be run at all.
 MIN_SAMPLES = 3
+#: confidence of the Hodges–Lehmann interval.
+CONFIDENCE = 0.95
+#: most samples per side used for the pairwise ratios (evenly spaced quantiles beyond).
+_MAX_PAIR_SAMPLES = 400
 
 
 class CompareError(Exception):
@@ -67,6 +80,10 @@ class Change:
     n_base: int
     n_new: int
     verdict: str = ""
+    #: Hodges–Lehmann change (ratio - 1) and its confidence interval; NaN with too few samples.
+    hl_change: float = math.nan
+    low: float = math.nan
+    high: float = math.nan
 
 
 @dataclass
@@ -88,11 +105,11 @@ class Comparison:
         return [c for c in self.changes if c.verdict == "faster"]
 
 
-def environment_differences(base_run: dict[str, Any], new_run: dict[str, Any]) -> list[str]:
+def environment_differences(base_run: RunRecord, new_run: RunRecord) -> list[str]:
     """The environment fields that make timings of the two runs hard to compare."""
 
-    def facts(run: dict[str, Any]) -> dict[str, Any]:
-        env = run.get("environment") or {}
+    def facts(run: RunRecord) -> dict[str, Any]:
+        env = run.environment or {}
         gpu = env.get("gpu") or {}
         return {
             "CPU model": (env.get("cpu") or {}).get("brand_raw"),
@@ -106,8 +123,35 @@ def environment_differences(base_run: dict[str, Any], new_run: dict[str, Any]) -
     return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if a[k] != b[k]]
 
 
-def _samples(timing: dict[str, Any]) -> np.ndarray:
-    return np.asarray(timing.get("samples") or [], dtype=np.float64)
+def _samples(timing: Stats) -> np.ndarray:
+    return np.asarray(timing.samples or [], dtype=np.float64)
+
+
+def hodges_lehmann(base: np.ndarray, new: np.ndarray, confidence: float = CONFIDENCE
+                   ) -> tuple[float, float, float]:
+    """Hodges–Lehmann change of NEW over BASE as ``(estimate, low, high)``, each a relative
+    change (ratio - 1): the median of log(new_j) - log(base_i) over every pair, and the
+    distribution-free interval from the k-th smallest and largest of those differences."""
+    from scipy.stats import norm
+
+    x, y = np.log(_points(base)), np.log(_points(new))
+    if x.size < MIN_SAMPLES or y.size < MIN_SAMPLES:
+        return math.nan, math.nan, math.nan
+    d = np.sort(np.subtract.outer(y, x).ravel())
+    n, m = x.size, y.size
+    z = float(norm.ppf(0.5 + confidence / 2))
+    k = math.floor(n * m / 2 - z * math.sqrt(n * m * (n + m + 1) / 12))
+    k = min(max(k, 0), d.size - 1)
+    est = float(np.median(d))
+    return math.expm1(est), math.expm1(float(d[k])), math.expm1(float(d[d.size - 1 - k]))
+
+
+def _points(samples: np.ndarray) -> np.ndarray:
+    a = np.asarray(samples, dtype=np.float64)
+    a = a[np.isfinite(a) & (a > 0)]
+    if a.size <= _MAX_PAIR_SAMPLES:
+        return a
+    return np.quantile(a, np.linspace(0.0, 1.0, _MAX_PAIR_SAMPLES))
 
 
 def classify(change: Change, threshold: float, alpha: float) -> str:
@@ -124,23 +168,22 @@ def classify(change: Change, threshold: float, alpha: float) -> str:
     return "within threshold"
 
 
-def compare_cases(base_cases: list[dict[str, Any]], new_cases: list[dict[str, Any]],
+def compare_cases(base_cases: list[CaseRecord], new_cases: list[CaseRecord],
                   threshold: float = THRESHOLD, alpha: float = ALPHA) -> Comparison:
     """Match cases by id and classify the change of each median."""
-    base = {c["case_id"]: c for c in base_cases}
-    new = {c["case_id"]: c for c in new_cases}
+    base = {c.case_id: c for c in base_cases}
+    new = {c.case_id: c for c in new_cases}
     out = Comparison(threshold=threshold, alpha=alpha)
     out.only_base = sorted(set(base) - set(new))
     out.only_new = sorted(set(new) - set(base))
     for cid in sorted(set(base) & set(new)):
         b, n = base[cid], new[cid]
-        if b.get("status") != "ok" or n.get("status") != "ok":
-            if b.get("status") != n.get("status"):
-                out.status_changes.append((cid, str(b.get("status")), str(n.get("status")),
-                                           str(n.get("reason") or b.get("reason") or "")))
+        bt, nt = b.timing, n.timing
+        if b.status != "ok" or n.status != "ok" or bt is None or nt is None:
+            if b.status != n.status:
+                out.status_changes.append((cid, b.status, n.status, n.reason or b.reason or ""))
             continue
-        bt, nt = b["timing"], n["timing"]
-        bm, nm = float(bt["median"]), float(nt["median"])
+        bm, nm = float(bt.median), float(nt.median)
         xs, ys = _samples(bt), _samples(nt)
         p_slow = p_fast = None
         if xs.size >= MIN_SAMPLES and ys.size >= MIN_SAMPLES:
@@ -149,6 +192,7 @@ def compare_cases(base_cases: list[dict[str, Any]], new_cases: list[dict[str, An
         ch = Change(cid, bm, nm, nm / bm - 1.0 if bm > 0 else math.inf, p_slow, p_fast,
                     int(xs.size), int(ys.size))
         ch.verdict = classify(ch, threshold, alpha)
+        ch.hl_change, ch.low, ch.high = hodges_lehmann(xs, ys)
         out.changes.append(ch)
     return out
 
@@ -156,8 +200,8 @@ def compare_cases(base_cases: list[dict[str, Any]], new_cases: list[dict[str, An
 def compare_paths(base: Path | str, new: Path | str, threshold: float = THRESHOLD,
                   alpha: float = ALPHA) -> Comparison:
     """:func:`compare_cases` on two results files or run directories."""
-    _, base_run, base_cases = load_results(base)
-    _, new_run, new_cases = load_results(new)
+    _, base_run, base_cases = load_typed(base)
+    _, new_run, new_cases = load_typed(new)
     out = compare_cases(base_cases, new_cases, threshold, alpha)
     out.env_differences = environment_differences(base_run, new_run)
     return out
@@ -169,6 +213,13 @@ def _fmt_p(p: float | None) -> str:
     return f"{p:.2g}" if p >= 1e-4 else "<1e-4"
 
 
+def fmt_interval(c: Change) -> str:
+    """``"+29.8% (+27.1% to +32.6%)"``; ``"–"`` without enough samples."""
+    if not math.isfinite(c.hl_change):
+        return "–"
+    return f"{c.hl_change:+.1%} ({c.low:+.1%} to {c.high:+.1%})"
+
+
 def print_comparison(cmp: Comparison, base: str, new: str, file: TextIO | None = None,
                      err: TextIO | None = None) -> None:
     file = file or sys.stdout
@@ -178,15 +229,18 @@ def print_comparison(cmp: Comparison, base: str, new: str, file: TextIO | None =
               "comparable: " + "; ".join(cmp.env_differences), file=err)
     print(f"compare: BASE {base}\n         NEW  {new}", file=file)
     print(f"regression: median slower by more than {cmp.threshold:.0%} and one-sided "
-          f"Mann-Whitney U p < {cmp.alpha:g} on the raw samples\n", file=file)
+          f"Mann-Whitney U p < {cmp.alpha:g} on the raw samples; interval: Hodges-Lehmann "
+          f"change with its {CONFIDENCE:.0%} confidence interval\n", file=file)
     rows = []
     order = sorted(cmp.changes, key=lambda c: (c.verdict != "REGRESSION", -c.change))
     for c in order:
         rows.append([c.case_id, fmt_time(c.base_median), fmt_time(c.new_median),
-                     f"{c.change:+.1%}", _fmt_p(c.p_slower if c.change >= 0 else c.p_faster),
+                     f"{c.change:+.1%}", fmt_interval(c),
+                     _fmt_p(c.p_slower if c.change >= 0 else c.p_faster),
                      f"{c.n_base}/{c.n_new}", c.verdict])
     if rows:
-        print(tabulate(rows, headers=["case", "base median", "new median", "change", "p",
+        print(tabulate(rows, headers=["case", "base median", "new median", "change",
+                                      f"HL change ({CONFIDENCE:.0%} CI)", "p",
                                       "n base/new", "verdict"], disable_numparse=True),
               file=file)
     else:
@@ -214,5 +268,6 @@ def run_compare(base: Path | str, new: Path | str, threshold: str | float = "10%
     return 1 if cmp.regressions else 0
 
 
-__all__ = ["ALPHA", "THRESHOLD", "CompareError", "Comparison", "compare_cases",
-           "compare_paths", "parse_threshold", "run_compare"]
+__all__ = ["ALPHA", "CONFIDENCE", "THRESHOLD", "Change", "CompareError", "Comparison",
+           "compare_cases", "compare_paths", "fmt_interval", "hodges_lehmann", "parse_threshold",
+           "run_compare"]

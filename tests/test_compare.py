@@ -21,6 +21,7 @@ from gembench.compare import (
     run_compare,
 )
 from gembench.engine.timing import summarize
+from gembench.results import CaseRecord
 
 FIXTURE = Path(__file__).parent / "data" / "results-small.jsonl"
 N_SAMPLES = 40
@@ -97,8 +98,8 @@ def test_five_percent_below_ten_percent_threshold(tmp_path):
 
 def test_large_change_without_significance_is_not_a_regression():
     def rec(samples):
-        return {"case_id": "c", "status": "ok",
-                "timing": {**summarize(samples)}}
+        return CaseRecord.from_json({"case_id": "c", "status": "ok",
+                                     "timing": {**summarize(samples)}})
 
     base = [rec([1.0, 1.6, 1.0, 1.5, 1.1])]
     new = [rec([1.3, 1.0, 1.7, 1.5, 1.4])]  # median +27 %, but the samples overlap
@@ -139,7 +140,8 @@ def test_cases_only_in_one_run_and_status_changes():
     base = recs[1:]
     new = copy.deepcopy(recs[1:-3])  # drops the last three (skipped, skipped, failed)
     new[0] = {**new[0], "status": "failed", "reason": "boom"}
-    cmp = compare_cases(base, new)
+    cmp = compare_cases([CaseRecord.from_json(r) for r in base],
+                        [CaseRecord.from_json(r) for r in new])
     assert len(cmp.only_base) == 3
     assert cmp.status_changes == [(new[0]["case_id"], "ok", "failed", "boom")]
 
@@ -170,3 +172,34 @@ def test_parse_threshold(text, value):
 def test_parse_threshold_rejects(text):
     with pytest.raises(CompareError):
         parse_threshold(text)
+
+
+def test_interval_covers_a_planted_change_and_noise_covers_zero(tmp_path):
+    base = _write(tmp_path / "base.jsonl", seed=1)
+    new = _write(tmp_path / "new.jsonl", seed=2, change=_regress(TARGET, 1.3))
+    cmp = compare_paths(base, new)
+    by_id = {c.case_id: c for c in cmp.changes}
+    planted = by_id[TARGET]
+    # two independent draws, the second scaled by 1.3: the interval holds +30%, not 0
+    assert planted.low < 0.30 < planted.high
+    assert planted.low > 0.15
+    # every other case is noise: about 95% of their intervals hold 0 (35 cases)
+    others = [c for cid, c in by_id.items() if cid != TARGET]
+    covered = sum(c.low <= 0.0 <= c.high for c in others)
+    assert covered >= 0.8 * len(others)
+    # the interval is printed beside the test
+    out = io.StringIO()
+    run_compare(base, new, file=out, err=io.StringIO())
+    assert "HL change (95% CI)" in out.getvalue()
+    assert f"({planted.low:+.1%} to {planted.high:+.1%})" in out.getvalue()
+
+
+def test_hodges_lehmann_by_hand():
+    from gembench.compare import hodges_lehmann
+
+    base = np.array([1.0, 2.0, 4.0])
+    new = 2 * base  # every sample doubled: every log-ratio pair median is log 2
+    est, low, high = hodges_lehmann(base, new)
+    assert est == pytest.approx(1.0)
+    assert low <= 1.0 <= high
+    assert np.isnan(hodges_lehmann(base[:2], new[:2])[0])  # too few samples

@@ -80,3 +80,46 @@ def test_workflow_runs_tests_bench_and_publishes_the_report():
     upload = [s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact@")]
     assert upload and "reports/" in upload[0]["with"]["path"].split()
     assert upload[0].get("if") == "always()"
+
+
+def _steps() -> list[dict]:
+    return [s for job in _load(WORKFLOW)["jobs"].values() for s in job["steps"]]
+
+
+def test_workflow_publishes_html_exports_and_feeds_github_action_benchmark():
+    steps = _steps()
+    runs = "\n".join(s.get("run", "") for s in steps)
+    assert "--html reports/smoke.html" in runs
+    assert "gembench export" in runs
+    for fmt in ("github-action-benchmark", "bmf", "pytest-benchmark"):
+        assert fmt in runs
+    upload = next(s for s in steps if str(s.get("uses", "")).startswith(
+        "actions/upload-artifact@"))
+    paths = upload["with"]["path"].split()
+    for want in ("reports/", "reports/smoke.html", "reports/exports/",
+                 "reports/test-artifacts/"):
+        assert want in paths
+    gab = next(s for s in steps if str(s.get("uses", "")).startswith(
+        "benchmark-action/github-action-benchmark@"))
+    assert gab["with"]["tool"] == "customSmallerIsBetter"
+    assert gab["with"]["output-file-path"] == "reports/exports/github-action-benchmark.json"
+    assert "--out \"reports/exports/$fmt.json\"" in runs
+
+
+def test_job_summary_starts_with_the_verdict(tmp_path):
+    """Run the summary step's own script on a real report: the summary's first heading is the
+    verdict."""
+    from gembench.report.markdown import write_report
+
+    fixture = Path(__file__).parent / "data" / "results-small.jsonl"
+    (tmp_path / "reports").mkdir()
+    write_report([fixture], tmp_path / "reports" / "smoke-1.md")
+    step = next(s for s in _steps() if "GITHUB_STEP_SUMMARY" in s.get("run", ""))
+    summary = tmp_path / "summary.md"
+    res = subprocess.run(["bash", "-c", step["run"]], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60, check=False,
+                         env={"GITHUB_STEP_SUMMARY": str(summary), "PATH": "/usr/bin:/bin"})
+    assert res.returncode == 0, res.stderr
+    lines = [ln for ln in summary.read_text().splitlines() if ln.strip()]
+    assert lines[0] == "## Verdict"
+    assert not any(ln.startswith("![") for ln in lines)

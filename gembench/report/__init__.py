@@ -1,7 +1,23 @@
-"""Reports: markdown tables, plots and the terminal summary of results files."""
+"""Reports of results files: the verdict, markdown, HTML, plots, exports, terminal summary.
+
+Modules: ``runs`` (loading typed records), ``fmt`` (formatting), ``frames`` (the tables every
+view is built from: one setting, one fastest-ReLU rule), ``verdict``, ``sections`` and
+``facts`` (markdown sections), ``markdown``, ``html`` and ``history``, ``plots``, ``summary``
+(terminal), ``export`` (dashboards), ``output`` (where a report may be written). Importing
+the package imports none of them (``compare`` reads results without pandas or matplotlib).
+"""
 
 from __future__ import annotations
 
-from gembench.report.markdown import ResultsError, build_report, write_report
+from typing import Any
 
-__all__ = ["ResultsError", "build_report", "write_report"]
+
+def __getattr__(name: str) -> Any:
+    if name in ("build_report", "write_report"):
+        from gembench.report import markdown
+
+        return getattr(markdown, name)
+    raise AttributeError(name)
+
+
+__all__ = ["build_report", "write_report"]

@@ -22,10 +22,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from gembench.plan.cases import PASSES
+from gembench.report.frames import SERIES, pass_order
 
-#: a setting: everything but the size (and the pass, which gets its own panel).
-SETTING = ["context", "device", "dtype", "threads", "allocator"]
 #: at most this many settings get their own PNG of each kind.
 MAX_FIGURES = 8
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
@@ -37,15 +35,10 @@ def _slug(parts: list[Any]) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text).strip("_") or "all"
 
 
-def _passes(df: pd.DataFrame) -> list[str]:
-    present = set(df["pass"])
-    return [p for p in PASSES if p in present] + sorted(present - set(PASSES))
-
-
 def _settings(df: pd.DataFrame) -> list[tuple[dict[str, Any], pd.DataFrame]]:
     out = []
-    for key, sub in df.groupby(SETTING, sort=True, dropna=False):
-        out.append((dict(zip(SETTING, key, strict=True)), sub))
+    for key, sub in df.groupby(SERIES, sort=True, dropna=False):
+        out.append((dict(zip(SERIES, key, strict=True)), sub))
     return out
 
 
@@ -56,7 +49,7 @@ def _setting_title(s: dict[str, Any], varying: list[str]) -> str:
 
 
 def _varying(df: pd.DataFrame) -> list[str]:
-    return [c for c in SETTING if df[c].nunique(dropna=False) > 1]
+    return [c for c in SERIES if df[c].nunique(dropna=False) > 1]
 
 
 def _label_order(labels: list[str]) -> list[str]:
@@ -68,7 +61,7 @@ def cost_plot(sub: pd.DataFrame, title: str, path: Path) -> Path:
     same-backend ratio, right column the ratio to the fastest ReLU of any backend.
     ``sub`` holds one setting's rows of the report's cost frame."""
     top = sub[sub["numel"] == sub["numel"].max()]
-    passes = _passes(top)
+    passes = pass_order(top["pass"])
     backends = sorted(set(top["backend"]))
     labels = _label_order(list(top["label"]))
     panel_w = min(11.0, 2.5 + 0.3 * len(labels) * max(1, len(backends)) ** 0.5)
@@ -120,7 +113,7 @@ def cost_plot(sub: pd.DataFrame, title: str, path: Path) -> Path:
 def size_plot(sub: pd.DataFrame, title: str, path: Path) -> Path:
     """Time per call against elements, log–log, one line per activation × backend, the copy
     of the same tensor dashed in black; one panel per pass."""
-    passes = _passes(sub)
+    passes = pass_order(sub["pass"])
     labels = _label_order(list(sub["label"]))
     backends = sorted(set(sub["backend"]))
     colors = plt.get_cmap("tab10")
@@ -162,10 +155,10 @@ def size_plot(sub: pd.DataFrame, title: str, path: Path) -> Path:
     return path
 
 
-def write_plots(costs: pd.DataFrame, cases: list[dict[str, Any]], out_dir: Path,
-                stem: str) -> tuple[list[tuple[str, Path]], list[str]]:
-    """Write the PNGs for the report's cost frame; return ``[(title, path)]`` and notes on
-    plots not drawn (e.g. no size sweep)."""
+def write_plots(costs: pd.DataFrame, cases: list[Any], out_dir: Path,
+                stem: str, ext: str = "png") -> tuple[list[tuple[str, Path]], list[str]]:
+    """Write the plots (``ext``: png or svg) for the report's cost frame; return
+    ``[(title, path)]`` and notes on plots not drawn (e.g. no size sweep)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plots: list[tuple[str, Path]] = []
@@ -182,7 +175,7 @@ def write_plots(costs: pd.DataFrame, cases: list[dict[str, Any]], out_dir: Path,
         title = _setting_title(s, varying)
         slug = _slug([s["device"], s["dtype"], *(s[k] for k in varying
                                                  if k not in ("device", "dtype"))])
-        path = cost_plot(sub, title, out_dir / f"{stem}-cost-{slug}.png")
+        path = cost_plot(sub, title, out_dir / f"{stem}-cost-{slug}.{ext}")
         plots.append((f"Cost relative to ReLU per backend ({title})", path))
     swept = False
     for s, sub in settings:
@@ -192,7 +185,7 @@ def write_plots(costs: pd.DataFrame, cases: list[dict[str, Any]], out_dir: Path,
         title = _setting_title(s, varying)
         slug = _slug([s["device"], s["dtype"], *(s[k] for k in varying
                                                  if k not in ("device", "dtype"))])
-        path = size_plot(sub, title, out_dir / f"{stem}-size-{slug}.png")
+        path = size_plot(sub, title, out_dir / f"{stem}-size-{slug}.{ext}")
         plots.append((f"Time against tensor size ({title})", path))
     if not swept:
         notes.append("No size plot: every setting has a single tensor size (no sweep of "

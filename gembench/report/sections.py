@@ -1,0 +1,188 @@
+"""Markdown sections on the figures: cost relative to ReLU, blocks, memory, accuracy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gembench.report.fmt import (
+    fmt_bytes,
+    fmt_eps,
+    fmt_pass,
+    fmt_pct,
+    fmt_ratio,
+    fmt_ratio_spread,
+    fmt_share,
+    fmt_time,
+    md_table,
+)
+from gembench.report.frames import largest, order, pass_order, varying
+from gembench.results import CaseRecord
+from gembench.results.records import Memory
+
+WHY_TWO_RATIOS = (
+    "*Why two ratios:* **× ReLU, same backend** (interleaved per-round ratios) cancels machine "
+    "drift but is relative to that backend's own ReLU, which can be slow: compiled GEM can look "
+    "8× cheaper than its compiled \"ReLU\" and still cost 1.5× the best ReLU; **× fastest ReLU** "
+    "(against the fastest ReLU of any backend here) is the cost you would actually pay for "
+    "choosing it."
+)
+
+HOW_TO_READ = [
+    "## How to read the cost tables", "",
+    "- **× ReLU, same backend (q1–q3)**: median of the per-round ratios case/ReLU, the two "
+    "timed interleaved round by round on the same backend; in brackets the quartiles of those "
+    "per-round ratios.",
+    "- **× fastest ReLU (q1–q3)**: the case against the fastest ReLU of any backend in the "
+    "same setting (device, dtype, shape, pass, threads, allocator, cache state), named in "
+    "*fastest ReLU*. Where the run timed the anchor ReLU (torch eager `torch.relu`) in the same "
+    "rounds as every case, it is the chain case/anchor × anchor/fastest ReLU, each factor a "
+    "per-round ratio (drift cancels), the fastest ReLU the one with the lowest ratio to the "
+    "anchor, the quartiles those of the products over pairs of rounds. Otherwise (blocks, "
+    "version-1 files) it is the ratio of the two medians, timed in different rounds, with the "
+    "quartiles of the ratio of every case sample to every sample of that ReLU: wider than the "
+    "same-backend spread, where drift cancels.",
+    "- **median (IQR)**: time per call, with the interquartile range of the samples.",
+    "- **of copy BW**: bytes the pass must move over its median time, as a fraction of the "
+    "bandwidth of a plain copy of the same size timed alongside it (1 = as fast as memory "
+    "allows).", "",
+]
+
+
+def _busy(r: Any) -> str:
+    return " (busy)" if bool(r["busy"]) else ""
+
+
+def cost_section(df: pd.DataFrame) -> list[str]:
+    """One table per pass of every elementwise and block case against ReLU."""
+    if df.empty:
+        return ["## Cost relative to ReLU", "", "No case ran successfully: nothing to compare.", ""]
+    out: list[str] = []
+    extra = varying(df)
+    for p in pass_order(df["pass"]):
+        sub = order(df[df["pass"] == p])
+        headers = ["shape", "dtype", *extra, "activation", "backend",
+                   "× ReLU, same backend (q1–q3)", "× fastest ReLU (q1–q3)", "fastest ReLU",
+                   "median (IQR)", "of copy BW"]
+        rows = [[r["shape"], r["dtype"], *(r[c] for c in extra), r["label"] + _busy(r),
+                 r["backend"], fmt_ratio_spread(r["ratio"], r["ratio_q1"], r["ratio_q3"]),
+                 fmt_ratio_spread(r["cross"], r["cross_q1"], r["cross_q3"]),
+                 f"{r['best_backend']} {fmt_time(r['best_median'])}" if r["best_backend"]
+                 else "–", fmt_time(r["median"], r["iqr"]), fmt_pct(r["bandwidth_fraction"])]
+                for _, r in sub.iterrows()]
+        out += [f"## Cost relative to ReLU: {fmt_pass(p)}", "", md_table(rows, headers), "",
+                WHY_TWO_RATIOS, ""]
+    return out
+
+
+def block_section(df: pd.DataFrame, cases: dict[str, CaseRecord]) -> list[str]:
+    """Block contexts (MLP, conv block): how much of the block the activation costs."""
+    blocks = df[np.isfinite(df["block_median"].astype(float))] if len(df) else df
+    if blocks.empty:
+        return []
+    rows = []
+    for _, r in blocks.sort_values(
+            ["context", "device", "dtype", "numel", "pass", "label", "backend"],
+            key=lambda s: s.map(lambda v: (v != "relu", v)) if s.name == "label" else s,
+            kind="stable").iterrows():
+        mem = cases[r["case_id"]].memory or Memory()
+        rows.append([
+            r["context"], r["shape"], r["dtype"], fmt_pass(r["pass"]), r["label"] + _busy(r),
+            r["backend"], fmt_time(r["median"], r["iqr"]),
+            fmt_ratio_spread(r["ratio"], r["ratio_q1"], r["ratio_q3"]),
+            f"{fmt_ratio(r['cross'])} ({r['best_backend']})" if r["best_backend"] else "–",
+            fmt_time(r["activation_median"]), fmt_share(r["share"], r["share_q1"], r["share_q3"]),
+            *(fmt_ratio(x) + "×" if x is not None else "–"
+              for x in (mem.saved_vs_relu_block, mem.peak_vs_relu_block)),
+        ])
+    headers = ["context", "shape", "dtype", "pass", "activation", "backend",
+               "block median (IQR)", "× block with ReLU (q1–q3)", "× fastest ReLU block (of)",
+               "activation alone", "activation share (q1–q3)", "saved vs ReLU block",
+               "peak vs ReLU block"]
+    return ["## Block contexts", "", "The whole block with this activation, timed interleaved "
+            "with the same block (same weights) using the backend's ReLU, and against the "
+            "fastest ReLU block of any backend (the same rule as the cost tables); the "
+            "activation alone at the shape it sees inside the block; its share is the median "
+            "of per-round ratios activation/block.", "", md_table(rows, headers), ""]
+
+
+def memory_section(df: pd.DataFrame, cases: dict[str, CaseRecord]) -> list[str]:
+    """Saved-for-backward and peak bytes at the largest shape of each setting."""
+    head = ["## Memory", ""]
+    df = df[[cases[c].memory is not None for c in df["case_id"]]] if len(df) else df
+    if df.empty:
+        return [*head, "No memory figures recorded.", ""]
+    keys = ["context", "device", "dtype", "threads", "allocator", "cache"]
+    df = largest(df, keys)
+    extra = varying(df)
+    passes = pass_order(df["pass"])
+    rows = []
+    group_keys = [*keys, "numel", "shape", "label", "backend", "activation"]
+    for gk, sub in df.groupby(group_keys, sort=False, dropna=False):
+        g = dict(zip(group_keys, gk, strict=True))
+        by_pass = {r["pass"]: cases[r["case_id"]].memory for _, r in sub.iterrows()}
+        saved = by_pass.get("backward") or by_pass.get("forward_backward") or Memory()
+        has_saved = saved.saved_bytes is not None
+        saved_x = f"{saved.saved_ratio:.2f}×" if has_saved and saved.saved_ratio is not None \
+            else "–"
+        peak_src = sorted({str(m.peak_source) for m in by_pass.values() if m.peak_source})
+        rows.append([
+            g["shape"], g["dtype"], *(g[c] for c in extra), g["label"], g["backend"], saved_x,
+            fmt_bytes(saved.saved_bytes) if has_saved else "–", saved.saved_source or "–",
+            *(fmt_bytes(by_pass[p].peak_bytes) if p in by_pass else "–" for p in passes),
+            "; ".join(peak_src) or "–",
+        ])
+    n = 2 + len(extra)
+    rows.sort(key=lambda r: (r[0], r[1], r[n] != "relu", r[n], r[n + 1]))
+    headers = ["shape", "dtype", *extra, "activation", "backend", "saved for backward (× input)",
+               "saved bytes", "saved: source", *(f"peak {fmt_pass(p)}" for p in passes),
+               "peak: source"]
+    return [*head, "At the largest shape of each setting. Saved-for-backward bytes are what "
+            "autograd keeps between forward and backward (unique storages, measured with saved "
+            "tensor hooks, or stated by construction where autograd is not used); peak bytes "
+            "are the growth of the process's (CPU) or the device's (CUDA) peak over one call.",
+            "", md_table(rows, headers), ""]
+
+
+def accuracy_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Largest forward and backward error per device, dtype, activation and backend, with the
+    tolerances and whether either is over (cases that ran or failed)."""
+    df = frame[frame["status"].isin(["ok", "failed"])]
+    df = df[np.isfinite(df["forward_eps"]) | np.isfinite(df["backward_eps"])]
+    cols = ["device", "dtype", "activation", "label", "backend"]
+    if df.empty:
+        return pd.DataFrame(columns=[*cols, "forward_eps", "backward_eps", "forward_tol",
+                                     "backward_tol", "over"])
+    acc = df.groupby(cols, dropna=False).agg(
+        forward_eps=("forward_eps", "max"), backward_eps=("backward_eps", "max"),
+        forward_tol=("forward_tol", "last"), backward_tol=("backward_tol", "last")).reset_index()
+    acc["over"] = (acc["forward_eps"] > acc["forward_tol"]) | (
+        acc["backward_eps"] > acc["backward_tol"])
+    return acc
+
+
+def accuracy_section(frame: pd.DataFrame) -> list[str]:
+    """The largest error per activation and backend against its tolerance."""
+    head = ["## Accuracy", ""]
+    acc = accuracy_table(frame)
+    if acc.empty:
+        return [*head, "No error figures recorded.", ""]
+    many = acc["device"].nunique() > 1
+    acc = acc.sort_values(["device", "dtype", "label", "backend"],
+                          key=lambda s: s.map(lambda v: (v != "relu", v)) if s.name == "label"
+                          else s, kind="stable")
+    rows = [[r["dtype"], *([r["device"]] if many else []), r["label"], r["backend"],
+             fmt_eps(r["forward_eps"]), fmt_eps(r["backward_eps"]),
+             f"{r['forward_tol']:g} / {r['backward_tol']:g}", "OVER" if r["over"] else "ok"]
+            for _, r in acc.iterrows()]
+    headers = ["dtype", *(["device"] if many else []), "activation", "backend",
+               "max forward error (eps)", "max backward error (eps)",
+               "tolerance fwd / bwd (eps)", "verdict"]
+    return [*head, "Largest error over every shape and pass, in units of the dtype's epsilon, "
+            "relative to the float64 reference.", "", md_table(rows, headers), ""]
+
+
+__all__ = ["HOW_TO_READ", "WHY_TWO_RATIOS", "accuracy_section", "accuracy_table",
+           "block_section", "cost_section", "memory_section"]

@@ -1,0 +1,374 @@
+"""The answer first: what each activation costs next to the best ReLU on the device.
+
+Per device × dtype × pass (× cache state), at the largest elementwise shape: each activation's
+best implementation against the fastest ReLU of the setting (:func:`frames.best_relu`) with its
+interval, its bandwidth fraction, the bytes it saves for backward and its accuracy status; then
+per block preset the block time against the fastest ReLU block and the activation's share. The
+GEM family comes first, with one plain sentence per variant. Busy and failed cases are named.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gembench.report.fmt import (
+    fmt_pass,
+    fmt_pct,
+    fmt_ratio,
+    fmt_ratio_spread,
+    md_table,
+    text_table,
+)
+from gembench.report.frames import all_frame, cost_frame, largest, pass_order
+from gembench.report.sections import accuracy_table
+from gembench.results import CaseRecord
+
+#: activations of the GEM family, listed first.
+GEM_FAMILY = ("gem", "e_gem", "se_gem")
+#: how the verdict names a backend in a sentence.
+BACKEND_NAMES = {"torch_compile": "torch.compile", "torch_compile_fused": "torch.compile, fused",
+                 "torch_eager": "eager PyTorch", "torch_fused": "fused autograd.Function",
+                 "numpy": "NumPy", "onnxruntime": "ONNX Runtime", "triton": "Triton"}
+#: a preset's plain name in a sentence.
+PRESET_NAMES = {"gpt2_small_mlp": "GPT-2 small MLP", "bert_small_mlp": "BERT-small MLP",
+                "llama7b_mlp": "LLaMA-7B MLP", "resnet56_stage1": "ResNet-56 stage 1",
+                "resnet56_stage2": "ResNet-56 stage 2", "resnet56_stage3": "ResNet-56 stage 3"}
+GROUP = ["device", "dtype", "cache", "pass"]
+#: cache states in the order the verdict shows them.
+CACHE_ORDER = ("hot", "cold", "mixed")
+
+
+@dataclass(kw_only=True)
+class Best:
+    """An activation's best implementation in one setting, against the fastest ReLU."""
+
+    device: str
+    dtype: str
+    cache: str
+    pass_: str
+    label: str
+    activation: str
+    backend: str
+    ratio: float
+    lo: float
+    hi: float
+    busy: bool
+
+    @classmethod
+    def fields_of(cls, r: Any) -> dict[str, Any]:
+        """The shared fields from a :func:`cost_frame` row."""
+        return {"device": str(r["device"]), "dtype": str(r["dtype"]), "cache": str(r["cache"]),
+                "pass_": str(r["pass"]), "label": str(r["label"]),
+                "activation": str(r["activation"]), "backend": str(r["backend"]),
+                "ratio": float(r["cross"]), "lo": float(r["cross_q1"]),
+                "hi": float(r["cross_q3"]), "busy": bool(r["busy"])}
+
+
+@dataclass(kw_only=True)
+class Row(Best):
+    """Elementwise, at the largest shape: bandwidth, bytes saved, accuracy."""
+
+    shape: str
+    bandwidth_fraction: float
+    saved_ratio: float
+    accuracy: str
+
+
+@dataclass(kw_only=True)
+class BlockRow(Best):
+    """Inside a block preset: the activation's share of the block."""
+
+    preset: str
+    share: float
+
+
+@dataclass
+class Verdict:
+    rows: list[Row] = field(default_factory=list)
+    blocks: list[BlockRow] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)
+    interval: str = "q1–q3 of sample-pair ratios"
+
+    @property
+    def empty(self) -> bool:
+        return not self.rows and not self.blocks
+
+
+def _cache_key(cache: str) -> tuple[int, str]:
+    """Hot (steady state) first, then cold, then anything else."""
+    return (CACHE_ORDER.index(cache) if cache in CACHE_ORDER else len(CACHE_ORDER)), cache
+
+
+def family_key(activation: str, label: str) -> tuple[int, str]:
+    """GEM family first, ReLU last, others by name between."""
+    if activation in GEM_FAMILY:
+        return 0, f"{GEM_FAMILY.index(activation)}{label}"
+    return (2 if activation == "relu" else 1), label
+
+
+def _accuracy(acc: pd.DataFrame, frame: pd.DataFrame, r: Any) -> str:
+    hit = acc[(acc["device"] == r["device"]) & (acc["dtype"] == r["dtype"])
+              & (acc["label"] == r["label"]) & (acc["backend"] == r["backend"])]
+    failed = frame[(frame["status"] == "failed") & (frame["label"] == r["label"])
+                   & (frame["backend"] == r["backend"]) & (frame["dtype"] == r["dtype"])]
+    if len(hit) and bool(hit["over"].any()):
+        return "OVER"
+    mine = frame[(frame["label"] == r["label"]) & (frame["backend"] == r["backend"])
+                 & (frame["dtype"] == r["dtype"])]
+    if (mine["recheck_ok"] == False).any():  # noqa: E712 (None: not rechecked)
+        return "recheck failed"
+    if len(failed):
+        return "failed"
+    return "ok" if len(hit) else "–"
+
+
+def _saved(costs: pd.DataFrame, r: Any) -> float:
+    same = costs[(costs["device"] == r["device"]) & (costs["dtype"] == r["dtype"])
+                 & (costs["label"] == r["label"]) & (costs["backend"] == r["backend"])
+                 & (costs["context"] == r["context"]) & (costs["numel"] == r["numel"])
+                 & costs["pass"].isin(["backward", "forward_backward"])]
+    vals = same["saved_ratio"].dropna()
+    return float(vals.iloc[0]) if len(vals) else math.nan
+
+
+def _best_per_label(sub: pd.DataFrame) -> pd.DataFrame:
+    """The row with the lowest ratio to the fastest ReLU per activation label."""
+    sub = sub[np.isfinite(sub["cross"].astype(float))]
+    return sub.sort_values("cross", kind="stable").groupby("label", sort=False).head(1)
+
+
+def build_verdict(cases: list[CaseRecord], costs: pd.DataFrame | None = None) -> Verdict:
+    """The verdict of a run's case records (``costs``: their :func:`cost_frame`, if built)."""
+    costs = cost_frame(cases) if costs is None else costs
+    frame = all_frame(cases)
+    acc = accuracy_table(frame)
+    out = Verdict()
+    out.failed = sorted(frame.loc[frame["status"] == "failed", "case_id"])
+    busy = frame[frame["busy"].astype(bool)].sort_values("case_id")
+    out.busy = [cid + (f" ({cores:.1f} other cores busy)" if np.isfinite(cores) else "")
+                for cid, cores in zip(busy["case_id"], busy["other_cores"])]
+    if costs.empty:
+        return out
+    chained = costs["chain"].astype(bool)
+    if chained.all():
+        out.interval = ("quartiles of the same-round chain case/anchor ReLU × anchor/fastest "
+                        "ReLU")
+    elif chained.any():
+        out.interval = ("quartiles of the same-round anchor chain where recorded, else of "
+                        "sample-pair ratios")
+    else:
+        out.interval = "q1–q3 of the ratios of sample pairs, timed in different rounds"
+    elem = costs[costs["context"] == "elementwise"]
+    if len(elem):
+        elem = largest(elem, GROUP)
+    best = [_best_per_label(sub) for _, sub in elem.groupby(GROUP, sort=False)] if len(
+        elem) else []
+    for _, r in (pd.concat(best).iterrows() if best else ()):
+        out.rows.append(Row(**Best.fields_of(r), shape=str(r["shape"]),
+                            bandwidth_fraction=float(r["bandwidth_fraction"]),
+                            saved_ratio=_saved(costs, r), accuracy=_accuracy(acc, frame, r)))
+    blocks = costs[(costs["context"] != "elementwise") & costs["preset"].notna()]
+    for _, sub in (blocks.groupby(["preset", *GROUP], sort=False) if len(blocks) else ()):
+        for _, r in _best_per_label(sub).iterrows():
+            out.blocks.append(BlockRow(**Best.fields_of(r), preset=str(r["preset"]),
+                                       share=float(r["share"])))
+    passes = pass_order([*(w.pass_ for w in out.rows), *(b.pass_ for b in out.blocks)])
+    out.rows.sort(key=lambda w: (w.device, w.dtype != "float32", w.dtype, _cache_key(w.cache),
+                                 passes.index(w.pass_), family_key(w.activation, w.label)))
+    out.blocks.sort(key=lambda b: (b.preset, b.device, b.dtype != "float32", b.dtype,
+                                   _cache_key(b.cache), passes.index(b.pass_),
+                                   family_key(b.activation, b.label)))
+    return out
+
+
+# ---------------------------------------------------------------------------- sentences
+
+
+def _primary(v: Verdict) -> tuple[str, str, str] | None:
+    """The setting sentences speak of: first device, float32 if present, hot cache if present."""
+    if not v.rows:
+        return None
+    w = v.rows[0]
+    caches = {r.cache for r in v.rows if (r.device, r.dtype) == (w.device, w.dtype)}
+    return w.device, w.dtype, "hot" if "hot" in caches else sorted(caches)[0]
+
+
+def sentences(v: Verdict) -> list[str]:
+    """One plain sentence per GEM variant, in the primary setting."""
+    prim = _primary(v)
+    if prim is None:
+        return []
+    rows = [r for r in v.rows if (r.device, r.dtype, r.cache) == prim]
+    out = []
+    labels = list(dict.fromkeys(r.label for r in rows if r.activation in GEM_FAMILY))
+    for label in labels:
+        mine = [r for r in rows if r.label == label]
+        parts = []
+        for i, r in enumerate(mine):
+            name = BACKEND_NAMES.get(r.backend, r.backend)
+            ratio, spread = fmt_ratio(r.ratio), fmt_ratio_spread(r.ratio, r.lo, r.hi)
+            spread = spread[len(ratio) + 2:-1] if spread != ratio else ""
+            if i == 0:
+                parts.append(f"{fmt_pass(r.pass_)} {ratio}×" + (f" ({spread})" if spread else "")
+                             + f" the fastest ReLU here ({name})")
+            else:
+                note = ", ".join(x for x in (spread, name if r.backend != mine[0].backend
+                                             else "") if x)
+                parts.append(f"{fmt_pass(r.pass_)} {ratio}×" + (f" ({note})" if note else ""))
+        in_blocks: dict[str, list[str]] = {}
+        for b in v.blocks:
+            if b.label == label and (b.device, b.dtype, b.cache) == prim:
+                in_blocks.setdefault(fmt_pass(b.pass_), []).append(
+                    f"{PRESET_NAMES.get(b.preset, b.preset)} {(b.ratio - 1) * 100:+.1f}%")
+        if in_blocks:
+            parts.append("in blocks, " + "; ".join(f"{p}: {', '.join(t)}"
+                                                    for p, t in in_blocks.items()))
+        saved = next((r.saved_ratio for r in mine if math.isfinite(r.saved_ratio)), math.nan)
+        if math.isfinite(saved):
+            parts.append(f"saves {saved:.1f}× the input for backward")
+        bad = {r.accuracy for r in mine} - {"ok", "–"}
+        if bad:
+            parts.append("accuracy: " + ", ".join(sorted(bad)))
+        out.append(f"{label}: " + "; ".join(parts) + ".")
+    if out:
+        cache = "" if prim[2] == "-" else f", {prim[2]} cache"
+        out.insert(0, f"On {prim[0]}, {prim[1]}{cache}:")
+    return out
+
+
+def problems(v: Verdict, limit: int | None = None) -> list[str]:
+    """Failed and busy cases, named (up to ``limit`` each, the rest counted)."""
+    out = []
+    for what, ids in (("failed", v.failed), ("measured on a busy machine", v.busy)):
+        if not ids:
+            continue
+        shown = ids if limit is None else ids[:limit]
+        more = f" and {len(ids) - len(shown)} more (see the report)" if len(shown) < len(ids) \
+            else ""
+        out.append(f"{len(ids)} case(s) {what}: " + ", ".join(shown) + more)
+    return out
+
+
+def cell(r: Best, spread: bool = True) -> str:
+    """A ratio with (optionally) its interval, marked ``*`` when measured while busy."""
+    text = fmt_ratio_spread(r.ratio, r.lo, r.hi) if spread else fmt_ratio(r.ratio)
+    return text + ("*" if r.busy else "")
+
+
+# ---------------------------------------------------------------------------- rendering
+
+#: short backend names for the terminal.
+SHORT = {"torch_compile": "tc", "torch_compile_fused": "tcf", "torch_eager": "te",
+         "torch_fused": "tf", "numpy": "np", "onnxruntime": "ort", "triton": "tr"}
+SHORT_DTYPES = {"float32": "f32", "float64": "f64", "float16": "f16", "bfloat16": "bf16"}
+
+
+def _columns(rows: list[Any], *names: str) -> list[str]:
+    """Of ``names``, those that hold more than one value among ``rows``."""
+    return [n for n in names if len({getattr(r, n) for r in rows}) > 1]
+
+
+def _saved_text(x: float) -> str:
+    return f"{x:.2f}×" if math.isfinite(x) else "–"
+
+
+def markdown(v: Verdict) -> list[str]:
+    """The verdict section of the markdown report."""
+    head = ["## Verdict", ""]
+    if v.empty:
+        return [*head, "No case ran successfully: no verdict.", *problems(v), ""]
+    out = [*head, *(f"- {s}" if i else s for i, s in enumerate(sentences(v))), ""]
+    if v.rows:
+        extra = _columns(v.rows, "device", "cache")
+        rows = [[*(getattr(r, c) for c in extra), r.dtype, fmt_pass(r.pass_), r.shape,
+                 r.label, r.backend, cell(r), fmt_pct(r.bandwidth_fraction),
+                 _saved_text(r.saved_ratio), r.accuracy] for r in v.rows]
+        out += ["Each activation's best implementation against the fastest ReLU of any backend "
+                f"on the device (interval: {v.interval}), at the largest elementwise shape; "
+                "`*`: measured on a busy machine.", "",
+                md_table(rows, [*extra, "dtype", "pass", "shape", "activation",
+                                "best implementation", "× fastest ReLU", "of copy BW",
+                                "saved for backward (× input)", "accuracy"]), ""]
+    if v.blocks:
+        extra = _columns(v.blocks, "device", "cache")
+        rows = [[b.preset, *(getattr(b, c) for c in extra), b.dtype, fmt_pass(b.pass_), b.label,
+                 b.backend, cell(b), f"{(b.ratio - 1) * 100:+.1f}%",
+                 fmt_pct(b.share)] for b in v.blocks]
+        out += ["Per block preset: the block with each activation (its best implementation) "
+                "against the fastest ReLU block, and the activation's share of the block time.",
+                "", md_table(rows, ["preset", *extra, "dtype", "pass", "activation",
+                                    "best implementation", "× fastest ReLU block",
+                                    "block time change", "activation share"]), ""]
+    if any(r.cache == "mixed" for r in [*v.rows, *v.blocks]):
+        out += ["Cache state *mixed*: a version-1 results file, timed with a copy of the "
+                "tensor between samples, so neither hot nor cold.", ""]
+    return [*out, *(f"- {p}" for p in problems(v)), ""]
+
+
+def _short_preset(preset: str) -> str:
+    """``gpt2_small_mlp`` -> ``gpt2``, ``resnet56_stage1`` -> ``stage1``."""
+    for cut in ("_small", "_mlp", "resnet56_"):
+        preset = preset.replace(cut, "")
+    return preset
+
+
+def terminal(v: Verdict, width: int = 150) -> str:
+    """The verdict for a terminal (about 25 lines): activations down, settings across."""
+    if v.empty:
+        return "\n".join(["VERDICT: no case ran successfully.", *problems(v, 5)])
+    keys = list(dict.fromkeys((r.device, r.dtype, r.cache, r.pass_) for r in v.rows))
+    prim = _primary(v)
+    bkeys = list(dict.fromkeys((b.preset, b.device, b.dtype, b.cache, b.pass_)
+                               for b in v.blocks if prim is None
+                               or (b.device, b.dtype, b.cache) == prim))
+    multi_dev = len({k[0] for k in keys}) > 1
+    labels = sorted({(r.activation, r.label) for r in [*v.rows, *v.blocks]},
+                    key=lambda al: family_key(*al))
+
+    def head(k: tuple[str, ...]) -> str:
+        cache = "" if k[-2] in ("-", "") else f" {k[-2]}"
+        dev = f"{k[-4]} " if multi_dev else ""
+        short = fmt_pass(k[-1]).replace("forward", "fwd").replace("backward", "bwd")
+        return f"{dev}{SHORT_DTYPES.get(k[-3], k[-3])}{cache} {short}"
+
+    def table(spread: bool) -> str:
+        rows = []
+        for _act, label in labels:
+            row = [label]
+            for k in keys:
+                r = next((r for r in v.rows if (r.device, r.dtype, r.cache, r.pass_) == k
+                          and r.label == label), None)
+                row.append(f"{cell(r, spread)} {SHORT.get(r.backend, r.backend)}" if r else "–")
+            for k in bkeys:
+                b = next((b for b in v.blocks if (b.preset, b.device, b.dtype, b.cache, b.pass_)
+                          == k and b.label == label), None)
+                row.append(f"{(b.ratio - 1) * 100:+.1f}% ({fmt_pct(b.share)})" if b else "–")
+            saved = next((r.saved_ratio for r in v.rows if r.label == label
+                          and math.isfinite(r.saved_ratio)), math.nan)
+            accs = {r.accuracy for r in v.rows if r.label == label} - {"–"}
+            row += [_saved_text(saved), ",".join(sorted(accs)) or "–"]
+            rows.append(row)
+        headers = ["activation", *(head(k) for k in keys),
+                   *(f"{_short_preset(k[0])} {head(k)}" for k in bkeys),
+                   "saved", "acc"]
+        return text_table(rows, headers)
+
+    text = table(True)
+    if max(len(line) for line in text.splitlines()) > width:
+        text = table(False)
+    legend = ("× fastest ReLU on the device, best implementation (" + ", ".join(
+        f"{s}={b}" for b, s in SHORT.items() if any(r.backend == b for r in v.rows)) + ")")
+    if bkeys:
+        legend += "; blocks: time vs the fastest ReLU block (activation share)"
+    lines = ["VERDICT  " + legend, text, *sentences(v), *problems(v, 3)]
+    return "\n".join(lines)
+
+
+__all__ = ["BACKEND_NAMES", "GEM_FAMILY", "Best", "BlockRow", "Row", "Verdict", "build_verdict",
+           "cell", "family_key", "markdown", "problems", "sentences", "terminal"]
