@@ -249,6 +249,7 @@ def run_record(suite: Suite, allocators: set[str] | None = None) -> dict[str, An
         "description": suite.description,
         "timing_policy": asdict(suite.timing),
         "seed": suite.seed,
+        "likeness": suite.likeness or None,
         "allocator_env": allocator_environment(sorted(allocators or ())),
         "environment": capture(suite.path),
     }

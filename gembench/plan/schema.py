@@ -43,7 +43,7 @@ def _num(maximum: float | None = None) -> dict[str, Any]:
 _POS_INT = _int(1, MAX_DIM)
 _LIST_OR_ONE = lambda item: {"anyOf": [item, {"type": "array", "items": item, "minItems": 1}]}  # noqa: E731
 #: keys a group may not override.
-SUITE_ONLY = ("name", "description", "seed", "plugins")
+SUITE_ONLY = ("name", "description", "seed", "plugins", "likeness")
 
 
 def schema() -> dict[str, Any]:
@@ -116,6 +116,7 @@ def _schema() -> dict[str, Any]:
             "name": {"type": "string"},
             "description": {"type": "string"},
             "plugins": _LIST_OR_ONE({"type": "string"}),  # modules registering implementations
+            "likeness": {"type": "boolean"},  # add the ReLU-likeness table to the report
             "context": {"enum": context_names()},
             "activations": {"type": "array", "minItems": 1, "items": _activation_schema()},
             "backends": {"anyOf": [{"const": "all"}, {"type": "array", "minItems": 1,

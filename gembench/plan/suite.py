@@ -55,6 +55,8 @@ class Suite:
     seed: int = 0
     description: str = ""
     skipped: list[tuple[Case, str]] = field(default_factory=list)
+    #: the report adds the ReLU-likeness of the suite's activations (suite key ``likeness``)
+    likeness: bool = False
     #: case id -> the timing of its group, where a group overrides ``timing``.
     timings: dict[str, Timing] = field(default_factory=dict)
 
@@ -177,6 +179,7 @@ def parse_suite(data: Any, path: Path | None = None, *, quick: bool = False,
     fallback = safe_name(path.stem) if path else "suite"
     return Suite(safe_name(data.get("name", fallback), fallback), path, cases, top_timing,
                  data.get("seed", 0), data.get("description", ""),
+                 likeness=bool(data.get("likeness", False)),
                  timings={k: t for k, t in timings.items() if t != top_timing})
 
 

@@ -91,7 +91,25 @@ def environment_section(runs: list[Run]) -> list[str]:
     per_run = [run_facts(*r) for r in runs]
     rows = [[k, *(f[k] for f in per_run)] for k in per_run[0]]
     headers = ["", *(f"run {i + 1}" if len(runs) > 1 else "value" for i in range(len(runs)))]
-    return ["## Environment", "", md_table(rows, headers), ""]
+    return ["## Environment", "", md_table(rows, headers), "", *machines_section(runs)]
+
+
+def machines_section(runs: list[Run]) -> list[str]:
+    """The machines of a merged or Ray file, when there is more than one (the ``machine``
+    column of every table names them by key; their timings are never compared)."""
+    from gembench.results.merge import machine_label
+
+    labels: dict[str, str] = {}
+    for _, _, cases in runs:
+        for c in cases:
+            if c.machine_key:
+                labels.setdefault(c.machine_key, machine_label(c.machine) if c.machine else "?")
+    if len(labels) < 2:
+        return []
+    rows = [[k, v] for k, v in sorted(labels.items())]
+    return ["### Machines", "", f"{len(labels)} machines; tables show each case's machine key, "
+            "and no ratio pairs two machines.", "", md_table(rows, ["machine", "fingerprint"]),
+            ""]
 
 
 def problem_section(cases: list[CaseRecord]) -> list[str]:

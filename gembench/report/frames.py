@@ -24,12 +24,12 @@ from gembench.results.records import RatioStats, Stats
 
 #: a setting: cases that share all of these are compared with each other (the fastest ReLU is
 #: looked for among them).
-SETTING = ["context", "device", "dtype", "shape", "numel", "pass", "threads", "allocator",
-           "cache"]
+SETTING = ["machine", "context", "device", "dtype", "shape", "numel", "pass", "threads",
+           "allocator", "cache"]
 #: a series: a setting without its size and pass (one plot, one verdict group per pass).
 SERIES = [c for c in SETTING if c not in ("shape", "numel", "pass")]
 #: setting columns shown in tables only when the report holds more than one value of them.
-OPTIONAL = ["context", "device", "threads", "allocator", "cache"]
+OPTIONAL = ["machine", "context", "device", "threads", "allocator", "cache"]
 #: most samples of each side used for the pairwise-ratio quartiles (evenly spaced quantiles).
 _MAX_PAIR_SAMPLES = 512
 
@@ -58,7 +58,8 @@ def case_row(c: CaseRecord) -> dict[str, Any]:
     """The figures of one case record that reports use (times in seconds)."""
     t, err, blk = c.timing, c.error, c.block
     return {
-        "case_id": c.case_id, "context": c.context, "device": c.device, "dtype": c.dtype,
+        "case_id": c.case_id, "machine": c.machine_key or "", "context": c.context,
+        "device": c.device, "dtype": c.dtype,
         "shape": shape_text(c.shape), "numel": int(c.numel or 0), "pass": c.pass_,
         "threads": c.threads, "allocator": c.allocator, "cache": c.cache, "preset": c.preset,
         "backend": c.backend, "activation": c.activation, "label": c.label or c.activation,

@@ -67,6 +67,8 @@ def build_report(runs: list[Run], out: Path) -> str:
     names = ", ".join(dict.fromkeys(str(r.suite or "?") for _, r, _ in runs))
     lines = [f"# gembench report: {names}", ""]
     lines += verdict.markdown(verdict.build_verdict(cases, costs))
+    if any(run.likeness for _, run, _ in runs):
+        lines += sections.likeness_section(cases)
     lines += facts.environment_section(runs)
     lines += sections.HOW_TO_READ
     lines += sections.cost_section(costs)

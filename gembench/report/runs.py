@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gembench.results import CaseRecord, ResultsError, RunRecord, load_results, migrate_v1
+from gembench.results.loading import qualify_machines
 
 #: (results file, run record, case records)
 Run = tuple[Path, RunRecord, list[CaseRecord]]
@@ -18,7 +19,7 @@ def typed(run: dict[str, Any], cases: Sequence[dict[str, Any]]
     version-1 file migrated."""
     if run.get("schema") == 1:
         run, cases = migrate_v1(run), [migrate_v1(c) for c in cases]
-    return RunRecord.from_json(run), [CaseRecord.from_json(c) for c in cases]
+    return RunRecord.from_json(run), qualify_machines([CaseRecord.from_json(c) for c in cases])
 
 
 def load_typed(path: Path | str) -> Run:

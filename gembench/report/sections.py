@@ -114,7 +114,7 @@ def memory_section(df: pd.DataFrame, cases: dict[str, CaseRecord]) -> list[str]:
     df = df[[cases[c].memory is not None for c in df["case_id"]]] if len(df) else df
     if df.empty:
         return [*head, "No memory figures recorded.", ""]
-    keys = ["context", "device", "dtype", "threads", "allocator", "cache"]
+    keys = ["machine", "context", "device", "dtype", "threads", "allocator", "cache"]
     df = largest(df, keys)
     extra = varying(df)
     passes = pass_order(df["pass"])
@@ -186,3 +186,19 @@ def accuracy_section(frame: pd.DataFrame) -> list[str]:
 
 __all__ = ["HOW_TO_READ", "WHY_TWO_RATIOS", "accuracy_section", "accuracy_table",
            "block_section", "cost_section", "memory_section"]
+
+
+def likeness_section(cases: list[CaseRecord]) -> list[str]:
+    """How ReLU-like each activation of the run is (deterministic, by quadrature against the
+    float64 reference; :mod:`gembench.activations.likeness`), beside its cost."""
+    from gembench.activations.catalog import activation
+    from gembench.activations.likeness import likeness_markdown, likeness_table
+
+    specs = {c.label: activation(c.activation, **(c.params or {})) for c in cases
+             if c.activation}
+    rows = likeness_table([specs[k] for k in sorted(specs)])
+    return ["## ReLU-likeness", "",
+            "Distance to ReLU under N(0, s²) inputs (L1, L2), the largest |f − ReLU| (sup, and "
+            "where), the share of inputs whose gradient is below 1e-3 in magnitude (dead; ReLU "
+            "0.5), and f, f' at 0. Computed, not timed: `python -m gembench likeness`.", "",
+            likeness_markdown(rows), ""]

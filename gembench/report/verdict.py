@@ -38,7 +38,7 @@ BACKEND_NAMES = {"torch_compile": "torch.compile", "torch_compile_fused": "torch
 PRESET_NAMES = {"gpt2_small_mlp": "GPT-2 small MLP", "bert_small_mlp": "BERT-small MLP",
                 "llama7b_mlp": "LLaMA-7B MLP", "resnet56_stage1": "ResNet-56 stage 1",
                 "resnet56_stage2": "ResNet-56 stage 2", "resnet56_stage3": "ResNet-56 stage 3"}
-GROUP = ["device", "dtype", "cache", "pass"]
+GROUP = ["machine", "device", "dtype", "cache", "pass"]
 #: cache states in the order the verdict shows them.
 CACHE_ORDER = ("hot", "cold", "mixed")
 
@@ -47,6 +47,7 @@ CACHE_ORDER = ("hot", "cold", "mixed")
 class Best:
     """An activation's best implementation in one setting, against the fastest ReLU."""
 
+    machine: str
     device: str
     dtype: str
     cache: str
@@ -62,8 +63,9 @@ class Best:
     @classmethod
     def fields_of(cls, r: Any) -> dict[str, Any]:
         """The shared fields from a :func:`cost_frame` row."""
-        return {"device": str(r["device"]), "dtype": str(r["dtype"]), "cache": str(r["cache"]),
-                "pass_": str(r["pass"]), "label": str(r["label"]),
+        return {"machine": str(r["machine"]), "device": str(r["device"]),
+                "dtype": str(r["dtype"]), "cache": str(r["cache"]), "pass_": str(r["pass"]),
+                "label": str(r["label"]),
                 "activation": str(r["activation"]), "backend": str(r["backend"]),
                 "ratio": float(r["cross"]), "lo": float(r["cross_q1"]),
                 "hi": float(r["cross_q3"]), "busy": bool(r["busy"])}
@@ -179,9 +181,10 @@ def build_verdict(cases: list[CaseRecord], costs: pd.DataFrame | None = None) ->
             out.blocks.append(BlockRow(**Best.fields_of(r), preset=str(r["preset"]),
                                        share=float(r["share"])))
     passes = pass_order([*(w.pass_ for w in out.rows), *(b.pass_ for b in out.blocks)])
-    out.rows.sort(key=lambda w: (w.device, w.dtype != "float32", w.dtype, _cache_key(w.cache),
-                                 passes.index(w.pass_), family_key(w.activation, w.label)))
-    out.blocks.sort(key=lambda b: (b.preset, b.device, b.dtype != "float32", b.dtype,
+    out.rows.sort(key=lambda w: (w.machine, w.device, w.dtype != "float32", w.dtype,
+                                 _cache_key(w.cache), passes.index(w.pass_),
+                                 family_key(w.activation, w.label)))
+    out.blocks.sort(key=lambda b: (b.preset, b.machine, b.device, b.dtype != "float32", b.dtype,
                                    _cache_key(b.cache), passes.index(b.pass_),
                                    family_key(b.activation, b.label)))
     return out
@@ -190,13 +193,18 @@ def build_verdict(cases: list[CaseRecord], costs: pd.DataFrame | None = None) ->
 # ---------------------------------------------------------------------------- sentences
 
 
-def _primary(v: Verdict) -> tuple[str, str, str] | None:
-    """The setting sentences speak of: first device, float32 if present, hot cache if present."""
+def _setting(r: Best) -> tuple[str, str, str, str]:
+    return r.machine, r.device, r.dtype, r.cache
+
+
+def _primary(v: Verdict) -> tuple[str, str, str, str] | None:
+    """The setting sentences speak of: first machine and device, float32 if present, hot cache
+    if present."""
     if not v.rows:
         return None
     w = v.rows[0]
-    caches = {r.cache for r in v.rows if (r.device, r.dtype) == (w.device, w.dtype)}
-    return w.device, w.dtype, "hot" if "hot" in caches else sorted(caches)[0]
+    caches = {r.cache for r in v.rows if _setting(r)[:3] == _setting(w)[:3]}
+    return w.machine, w.device, w.dtype, "hot" if "hot" in caches else sorted(caches)[0]
 
 
 def sentences(v: Verdict) -> list[str]:
@@ -204,7 +212,7 @@ def sentences(v: Verdict) -> list[str]:
     prim = _primary(v)
     if prim is None:
         return []
-    rows = [r for r in v.rows if (r.device, r.dtype, r.cache) == prim]
+    rows = [r for r in v.rows if _setting(r) == prim]
     out = []
     labels = list(dict.fromkeys(r.label for r in rows if r.activation in GEM_FAMILY))
     for label in labels:
@@ -223,7 +231,7 @@ def sentences(v: Verdict) -> list[str]:
                 parts.append(f"{fmt_pass(r.pass_)} {ratio}×" + (f" ({note})" if note else ""))
         in_blocks: dict[str, list[str]] = {}
         for b in v.blocks:
-            if b.label == label and (b.device, b.dtype, b.cache) == prim:
+            if b.label == label and _setting(b) == prim:
                 in_blocks.setdefault(fmt_pass(b.pass_), []).append(
                     f"{PRESET_NAMES.get(b.preset, b.preset)} {(b.ratio - 1) * 100:+.1f}%")
         if in_blocks:
@@ -237,8 +245,9 @@ def sentences(v: Verdict) -> list[str]:
             parts.append("accuracy: " + ", ".join(sorted(bad)))
         out.append(f"{label}: " + "; ".join(parts) + ".")
     if out:
-        cache = "" if prim[2] == "-" else f", {prim[2]} cache"
-        out.insert(0, f"On {prim[0]}, {prim[1]}{cache}:")
+        cache = "" if prim[3] == "-" else f", {prim[3]} cache"
+        machine = f"machine {prim[0]}, " if len({r.machine for r in v.rows}) > 1 else ""
+        out.insert(0, f"On {machine}{prim[1]}, {prim[2]}{cache}:")
     return out
 
 
@@ -285,7 +294,7 @@ def markdown(v: Verdict) -> list[str]:
         return [*head, "No case ran successfully: no verdict.", *problems(v), ""]
     out = [*head, *(f"- {s}" if i else s for i, s in enumerate(sentences(v))), ""]
     if v.rows:
-        extra = _columns(v.rows, "device", "cache")
+        extra = _columns(v.rows, "machine", "device", "cache")
         rows = [[*(getattr(r, c) for c in extra), r.dtype, fmt_pass(r.pass_), r.shape,
                  r.label, r.backend, cell(r), fmt_pct(r.bandwidth_fraction),
                  _saved_text(r.saved_ratio), r.accuracy] for r in v.rows]
@@ -296,7 +305,7 @@ def markdown(v: Verdict) -> list[str]:
                                 "best implementation", "× fastest ReLU", "of copy BW",
                                 "saved for backward (× input)", "accuracy"]), ""]
     if v.blocks:
-        extra = _columns(v.blocks, "device", "cache")
+        extra = _columns(v.blocks, "machine", "device", "cache")
         rows = [[b.preset, *(getattr(b, c) for c in extra), b.dtype, fmt_pass(b.pass_), b.label,
                  b.backend, cell(b), f"{(b.ratio - 1) * 100:+.1f}%",
                  fmt_pct(b.share)] for b in v.blocks]
@@ -322,18 +331,18 @@ def terminal(v: Verdict, width: int = 150) -> str:
     """The verdict for a terminal (about 25 lines): activations down, settings across."""
     if v.empty:
         return "\n".join(["VERDICT: no case ran successfully.", *problems(v, 5)])
-    keys = list(dict.fromkeys((r.device, r.dtype, r.cache, r.pass_) for r in v.rows))
+    keys = list(dict.fromkeys((*_setting(r), r.pass_) for r in v.rows))
     prim = _primary(v)
-    bkeys = list(dict.fromkeys((b.preset, b.device, b.dtype, b.cache, b.pass_)
-                               for b in v.blocks if prim is None
-                               or (b.device, b.dtype, b.cache) == prim))
-    multi_dev = len({k[0] for k in keys}) > 1
+    bkeys = list(dict.fromkeys((b.preset, *_setting(b), b.pass_)
+                               for b in v.blocks if prim is None or _setting(b) == prim))
+    multi_dev = len({k[1] for k in keys}) > 1
+    multi_machine = len({k[0] for k in keys}) > 1
     labels = sorted({(r.activation, r.label) for r in [*v.rows, *v.blocks]},
                     key=lambda al: family_key(*al))
 
     def head(k: tuple[str, ...]) -> str:
         cache = "" if k[-2] in ("-", "") else f" {k[-2]}"
-        dev = f"{k[-4]} " if multi_dev else ""
+        dev = (f"{k[-5][:6]} " if multi_machine else "") + (f"{k[-4]} " if multi_dev else "")
         short = fmt_pass(k[-1]).replace("forward", "fwd").replace("backward", "bwd")
         return f"{dev}{SHORT_DTYPES.get(k[-3], k[-3])}{cache} {short}"
 
@@ -342,12 +351,12 @@ def terminal(v: Verdict, width: int = 150) -> str:
         for _act, label in labels:
             row = [label]
             for k in keys:
-                r = next((r for r in v.rows if (r.device, r.dtype, r.cache, r.pass_) == k
+                r = next((r for r in v.rows if (*_setting(r), r.pass_) == k
                           and r.label == label), None)
                 row.append(f"{cell(r, spread)} {SHORT.get(r.backend, r.backend)}" if r else "–")
             for k in bkeys:
-                b = next((b for b in v.blocks if (b.preset, b.device, b.dtype, b.cache, b.pass_)
-                          == k and b.label == label), None)
+                b = next((b for b in v.blocks if (b.preset, *_setting(b), b.pass_) == k
+                          and b.label == label), None)
                 row.append(f"{(b.ratio - 1) * 100:+.1f}% ({fmt_pct(b.share)})" if b else "–")
             saved = next((r.saved_ratio for r in v.rows if r.label == label
                           and math.isfinite(r.saved_ratio)), math.nan)

@@ -53,7 +53,7 @@ def chain(case_over_anchor: np.ndarray, anchor_over_best: np.ndarray) -> RatioSt
 def setting(rec: CaseRecord) -> tuple[object, ...]:
     """What a case shares with the ReLUs it is compared with."""
     return (rec.context, rec.device, rec.dtype, tuple(rec.shape), rec.pass_, rec.threads,
-            rec.allocator, rec.cache)
+            rec.allocator, rec.cache, rec.machine_key)
 
 
 @dataclass(frozen=True)

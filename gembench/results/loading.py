@@ -8,6 +8,7 @@ cases get ``cache: "mixed"``; their case ids stay as they were (without the ``/h
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,15 @@ def load_run(path: Path | str, problems: list[str] | None = None
         return migrate_v1(rec) if old else rec
 
     run = RunRecord.from_json(fix(s.run)) if s.run else None
-    return run, [CaseRecord.from_json(fix(c)) for c in s.cases.values()]
+    return run, qualify_machines([CaseRecord.from_json(fix(c)) for c in s.cases.values()])
+
+
+def qualify_machines(cases: list[CaseRecord]) -> list[CaseRecord]:
+    """Cases of more than one machine (a merged or Ray file) get ``@machine_key`` on their
+    case id, so that no table, ratio, export or comparison pairs timings of two machines."""
+    if len({c.machine_key for c in cases}) <= 1:
+        return cases
+    return [replace(c, case_id=f"{c.case_id}@{c.machine_key or 'unknown'}") for c in cases]
 
 
 def load_tidy(path: Path | str) -> Any:
@@ -53,4 +62,4 @@ def load_tidy(path: Path | str) -> Any:
     return tidy([c.to_json() for c in load_run(path)[1]])
 
 
-__all__ = ["READABLE_SCHEMAS", "load_run", "load_tidy", "migrate_v1"]
+__all__ = ["READABLE_SCHEMAS", "load_run", "load_tidy", "migrate_v1", "qualify_machines"]

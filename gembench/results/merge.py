@@ -90,7 +90,8 @@ def load_source(path: Path) -> Source:
             rec.setdefault("merged_from", str(file))
             runs.append(rec)
         elif kind == "case" and runs:
-            rec = {"run_id": runs[-1]["run_id"], "machine_key": runs[-1]["machine_key"], **rec}
+            rec = {"run_id": runs[-1]["run_id"], "machine_key": runs[-1]["machine_key"],
+                   "machine": runs[-1]["machine"], **rec}
             cases.pop((rec["machine_key"], rec["case_id"]), None)
             cases[(rec["machine_key"], rec["case_id"])] = rec
     if not runs:

@@ -248,6 +248,13 @@ class CaseRecord(Outcome, CaseIdentity):
     """One line per case: identity, outcome and when it started."""
 
     started: str | None = doc("UTC ISO time the case started")
+    machine_key: str | None = doc("the machine (and commit) that measured it, 12 hex digits "
+                                  "(set by `gembench merge` and the Ray executor; cases of "
+                                  "different machines are never compared)")
+    machine: dict[str, Any] | None = doc("that machine's fingerprint (cpu, cores, gpu, "
+                                         "gpu_driver, commit), where the record carries it")
+    run_id: str | None = doc("the run it came from, in a merged file")
+    niceness: int | None = doc("the worker's niceness (Ray executor)")
 
     @property
     def ok(self) -> bool:
@@ -274,6 +281,14 @@ class RunRecord(Record):
     seed: int = doc("input seed", 0)
     allocator_env: dict[str, dict[str, str]] | None = doc(
         "per allocator setting, the MALLOC_* variables its workers were started with")
+    likeness: bool | None = doc("the suite asked for the ReLU-likeness table in its report")
+    executor: dict[str, Any] | None = doc("how the cases were run: name (`local`, `ray`), "
+                                          "address, accelerator_type, retries")
+    shard: str | None = doc("`I/N` when the run measured one shard of the suite")
+    run_id: str | None = doc("in a merged file: this run's id (its cases carry it)")
+    machine_key: str | None = doc("in a merged file: the machine key of this run")
+    machine: dict[str, Any] | None = doc("in a merged file: the machine fingerprint")
+    merged_from: str | None = doc("in a merged file: the file this run record came from")
     environment: dict[str, Any] = doc("cpu (py-cpuinfo without clocks), cores, os, python, "
                                       "packages, gpu, git, llc (size and source), hostname",
                                       factory=dict)

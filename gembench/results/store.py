@@ -165,7 +165,10 @@ class Scan:
     record skipped (``line N: why``)."""
 
     run: dict[str, Any] = field(default_factory=dict)
-    cases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: every run record (a merged file holds one per source run, each with its ``run_id``)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    #: (machine_key or None, case_id) -> the last record of that case on that machine
+    cases: dict[tuple[str | None, str], dict[str, Any]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
 
@@ -206,15 +209,18 @@ def scan(path: Path) -> Scan:
             problem = f"expected a JSON object, found {type(rec).__name__}, skipped"
         kind = rec.get("kind") if problem is None else None
         if problem is None and kind == "run":
-            if not first:
-                problem = "a second run record (two runs wrote into this file?), ignored"
-            else:
+            if first or (out.run.get("run_id") and rec.get("run_id")):  # merged: one per run
                 _check_run(path, lineno, rec)
-                out.run = rec
+                out.run = out.run or rec
+                out.runs.append(rec)
+            else:
+                problem = "a second run record (two runs wrote into this file?), ignored"
         elif problem is None and kind == "case":
             why = _first_problem(_CASE_VALIDATOR, rec)
             if why is None:
-                out.cases[rec["case_id"]] = rec
+                key = (rec.get("machine_key"), rec["case_id"])
+                out.cases.pop(key, None)  # the last record wins, in file order
+                out.cases[key] = rec
             else:
                 problem = f"malformed case record ({why}), skipped"
         elif problem is None:
