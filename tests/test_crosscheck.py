@@ -33,3 +33,12 @@ def test_hot_ok_cases_are_retimed_in_fresh_processes(tmp_path: Path) -> None:
     assert row.ratio is not None and 0.05 < row.ratio < 20
     assert summary(rows)["cases"] == 1
     assert json.loads(path.read_text().splitlines()[1])["cache"] == "hot"
+
+
+def test_nothing_to_recheck_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from gembench.engine import crosscheck as cc
+
+    data = Path(__file__).parent / "data" / "results-small.jsonl"  # v1: no hot cases
+    assert cc.main(str(data), "backend=numpy") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no ok hot case" in err[0] and "backend=numpy" in err[0]

@@ -18,6 +18,8 @@ from typing import Any
 from gembench.results.records import Busy
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+#: fewest ticks of other processes' CPU time that can flag a case as busy
+MIN_TICKS = 3
 
 
 def _machine_busy_ticks() -> int | None:
@@ -84,8 +86,12 @@ class BusyMonitor:
 
     @staticmethod
     def is_busy(busy: Busy) -> bool:
+        """Other processes used more than ``threshold_cores`` on average, and at least
+        :data:`MIN_TICKS` clock ticks in all: the counters advance in whole ticks (10 ms), so
+        one stray tick over a 10 ms window is not evidence of a busy machine."""
         return (busy.other_cores is not None and busy.threshold_cores is not None
-                and busy.other_cores > busy.threshold_cores)
+                and busy.other_cores > busy.threshold_cores
+                and (busy.other_cpu_s or 0.0) * _TICK >= MIN_TICKS - 0.5)
 
 
 __all__ = ["BusyMonitor"]

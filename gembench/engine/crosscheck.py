@@ -119,9 +119,14 @@ def _cases(results: Path | None, filter_expr: str | None) -> list[tuple[Case, fl
 
 def crosscheck(results: Path | None = None, filter_expr: str | None = None,
                min_run_time: float = 0.5, progress: bool = True) -> list[Row]:
+    pairs = _cases(results, filter_expr)
+    if not pairs:
+        where = f"no ok hot case of {results}" if results else "no case of the built-in suite"
+        raise LookupError(f"crosscheck: {where} matches --filter {filter_expr!r}; nothing to "
+                          "re-time" if filter_expr else f"crosscheck: {where}; nothing to re-time")
     rows = []
     with tempfile.TemporaryDirectory(prefix="gembench-crosscheck-") as tmp:
-        for case, median in _cases(results, filter_expr):
+        for case, median in pairs:
             got = _in_fresh_process(case, min_run_time, median is None, Path(tmp))
             row = Row(case.case_id, got.get("gembench_s", median),
                       got.get("torch_benchmark_s"), got.get("note", ""))
@@ -144,7 +149,11 @@ def main(results: str | None = None, filter_expr: str | None = None,
          min_run_time: float = 0.5) -> int:
     from tabulate import tabulate
 
-    rows = crosscheck(Path(results) if results else None, filter_expr, min_run_time)
+    try:
+        rows = crosscheck(Path(results) if results else None, filter_expr, min_run_time)
+    except LookupError as exc:
+        print(f"gembench: error: {exc}", file=sys.stderr)
+        return 2
     print(tabulate([[r.case_id, r.gembench_s and r.gembench_s * 1e3,
                      r.torch_benchmark_s and r.torch_benchmark_s * 1e3, r.ratio, r.note]
                     for r in rows],
