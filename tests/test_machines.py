@@ -85,3 +85,6 @@ def test_likeness_key_adds_the_table(tmp_path: Path) -> None:
     text = build_report(load_runs([asked]), tmp_path / "a.md")
     section = text.split("## ReLU-likeness", 1)[1].split("\n## ", 1)[0]
     assert "| gelu |" in section and "| relu | 0 | 0 | 0 |" in section
+    verdict = text.split("## ReLU-likeness", 1)[0]
+    assert verdict.startswith("# gembench report") and "## Verdict" in verdict
+    assert "- ReLU-likeness of gem(N=1): L2 distance to ReLU 0.279 under N(0, 1)" in verdict

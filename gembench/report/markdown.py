@@ -67,8 +67,10 @@ def build_report(runs: list[Run], out: Path) -> str:
     names = ", ".join(dict.fromkeys(str(r.suite or "?") for _, r, _ in runs))
     lines = [f"# gembench report: {names}", ""]
     lines += verdict.markdown(verdict.build_verdict(cases, costs))
-    if any(run.likeness for _, run, _ in runs):
-        lines += sections.likeness_section(cases)
+    if any(run.likeness for _, run, _ in runs):  # the suite asked: beside the verdict's costs
+        rows = sections.likeness_rows(cases)
+        lines = [*lines[:-1], *sections.likeness_verdict(rows), "",
+                 *sections.likeness_section(rows)]
     lines += facts.environment_section(runs)
     lines += sections.HOW_TO_READ
     lines += sections.cost_section(costs)

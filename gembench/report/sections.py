@@ -188,15 +188,28 @@ __all__ = ["HOW_TO_READ", "WHY_TWO_RATIOS", "accuracy_section", "accuracy_table"
            "block_section", "cost_section", "memory_section"]
 
 
-def likeness_section(cases: list[CaseRecord]) -> list[str]:
-    """How ReLU-like each activation of the run is (deterministic, by quadrature against the
-    float64 reference; :mod:`gembench.activations.likeness`), beside its cost."""
+def likeness_rows(cases: list[CaseRecord]) -> list[dict[str, Any]]:
+    """The ReLU-likeness of every activation of the run (deterministic, by quadrature against
+    the float64 reference; :mod:`gembench.activations.likeness`), ReLU first."""
     from gembench.activations.catalog import activation
-    from gembench.activations.likeness import likeness_markdown, likeness_table
+    from gembench.activations.likeness import likeness_table
 
     specs = {c.label: activation(c.activation, **(c.params or {})) for c in cases
              if c.activation}
-    rows = likeness_table([specs[k] for k in sorted(specs)])
+    return likeness_table([specs[k] for k in sorted(specs, key=lambda k: (k != "relu", k))])
+
+
+def likeness_verdict(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per activation for the verdict: how far from ReLU it is, beside its cost."""
+    return [f"- ReLU-likeness of {r['activation']}: L2 distance to ReLU {r['L2 s=1']:.3g} under "
+            f"N(0, 1) inputs, largest |f − ReLU| {r['sup']:.3g}, dead-gradient share "
+            f"{r['dead s=1']:.1%} (ReLU: 50%)." for r in rows if r["activation"] != "relu"]
+
+
+def likeness_section(rows: list[dict[str, Any]]) -> list[str]:
+    """The full ReLU-likeness table."""
+    from gembench.activations.likeness import likeness_markdown
+
     return ["## ReLU-likeness", "",
             "Distance to ReLU under N(0, s²) inputs (L1, L2), the largest |f − ReLU| (sup, and "
             "where), the share of inputs whose gradient is below 1e-3 in magnitude (dead; ReLU "
