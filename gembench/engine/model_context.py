@@ -13,17 +13,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from gembench.engine import subject as sj
 from gembench.engine.blocks import BlockSubject
 from gembench.engine.model_presets import PRESETS, preset_missing
 from gembench.engine.registry import ContextSpec, register_context
-from gembench.engine.subject import (
-    CaseSkipped,
-    KernelCheck,
-    Subject,
-    SubjectArgs,
-    kernel_pass,
-    make_inputs,
-)
 from gembench.results.records import Derived, Memory, TimingRecord
 
 _BY_SHAPE = {p.shape: p.name for p in PRESETS.values()}
@@ -40,21 +33,21 @@ class StepPass:
         return self.run()
 
 
-class ModelSubject(Subject):
+class ModelSubject(sj.Subject):
     """The case's model and the ReLU model, built from the same seed."""
 
-    def __init__(self, args: SubjectArgs) -> None:
+    def __init__(self, args: sj.SubjectArgs) -> None:
         super().__init__(args)
         case, be = self.case, self.be
         preset = case.preset or _BY_SHAPE.get(tuple(case.shape), "")
         if preset not in PRESETS:
-            raise CaseSkipped(f"the model context takes a model preset ({', '.join(PRESETS)}), "
+            raise sj.CaseSkipped(f"the model context takes a model preset ({', '.join(PRESETS)}), "
                               f"found shape {list(case.shape)}")
         why = preset_missing(preset)
         if why:
-            raise CaseSkipped(why)
+            raise sj.CaseSkipped(why)
         if not self.kern.autograd:
-            raise CaseSkipped(f"{case.backend} cannot sit inside a torch module (no autograd)")
+            raise sj.CaseSkipped(f"{case.backend} cannot sit inside a torch module (no autograd)")
         from gembench.engine import models
 
         def model(spec: Any) -> models.Model:
@@ -77,9 +70,9 @@ class ModelSubject(Subject):
         # the error check runs on the kernel the model used at its first shape
         self.act_shape = next(iter(self.shapes))
         kern = self.model.sites[0].cache[self.act_shape]
-        ax, ady = make_inputs(be, case, self.seed + 1, self.act_shape)
-        self.check = KernelCheck(be, kern, case.dtype, ax, ady, self.timing.error_elements)
-        self.recheck_pass = kernel_pass(kern, case.pass_, ax, ady)
+        ax, ady = sj.make_inputs(be, case, self.seed + 1, self.act_shape)
+        self.check = sj.KernelCheck(be, kern, case.dtype, ax, ady, self.timing.error_elements)
+        self.recheck_pass = sj.kernel_pass(kern, case.pass_, ax, ady)
 
     def elements(self) -> int:
         return sum(math.prod(s) * n for s, n in self.shapes.items())
