@@ -129,3 +129,14 @@ def test_fastest_relu_through_the_same_round_anchor_chain():
         c.timing.anchor = None
     row = cost_frame(plain)[lambda d: d["activation"] == "gem"].iloc[0]
     assert not bool(row["chain"]) and row["cross_q3"] - row["cross_q1"] > 0.3
+
+
+def test_a_busy_case_is_never_the_best_when_a_quiet_one_exists() -> None:
+    import pandas as pd
+
+    from gembench.report.verdict import _best_per_label
+
+    sub = pd.DataFrame({"label": ["gem(N=1)"] * 2, "backend": ["numpy", "torch_compile"],
+                        "cross": [0.09, 1.08], "busy": [True, False]})
+    assert list(_best_per_label(sub)["backend"]) == ["torch_compile"]
+    assert list(_best_per_label(sub.assign(busy=True))["backend"]) == ["numpy"]
