@@ -14,8 +14,17 @@ from gembench.results.schema_doc import DOC_PATH, ORDER, field_docs, render
 from gembench.results.store import read_records
 
 ROOT = Path(__file__).resolve().parents[1]
-V1_FILES = [*sorted((ROOT / "reports" / "samples").glob("*.jsonl")),
+
+
+def _schema(path: Path) -> object:
+    with path.open(encoding="utf-8") as fh:
+        return json.loads(fh.readline()).get("schema")
+
+
+SAMPLES = sorted((ROOT / "reports" / "samples").glob("*.jsonl"))
+V1_FILES = [*(p for p in SAMPLES if _schema(p) == 1),
             ROOT / "tests" / "data" / "results-small.jsonl"]
+assert len(V1_FILES) >= 4  # the committed version-1 samples are still there
 
 
 @pytest.mark.parametrize("path", V1_FILES, ids=lambda p: p.name)
@@ -74,3 +83,10 @@ def test_unreadable_schema_version_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps({"kind": "run", "schema": 99}) + "\n")
     with pytest.raises(ValueError, match="schema 99"):
         load_run(path)
+
+
+@pytest.mark.parametrize("path", [p for p in SAMPLES if _schema(p) == 2], ids=lambda p: p.name)
+def test_version_2_samples_load_as_typed_records(path: Path) -> None:
+    run, cases = load_run(path)
+    assert isinstance(run, RunRecord) and run.schema == 2 and run.migrated_from is None
+    assert cases and all(isinstance(c, CaseRecord) and c.cache in ("hot", "cold") for c in cases)
