@@ -4,22 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from gembench.results import CaseRecord, ResultsError, RunRecord, load_results, migrate_v1
-from gembench.results.loading import qualify_machines
+from gembench.results import CaseRecord, ResultsError, RunRecord, load_results
+from gembench.results.loading import typed
 
 #: (results file, run record, case records)
 Run = tuple[Path, RunRecord, list[CaseRecord]]
-
-
-def typed(run: dict[str, Any], cases: Sequence[dict[str, Any]]
-          ) -> tuple[RunRecord, list[CaseRecord]]:
-    """Validated JSON records (:func:`gembench.results.load_results`) as typed records, a
-    version-1 file migrated."""
-    if run.get("schema") == 1:
-        run, cases = migrate_v1(run), [migrate_v1(c) for c in cases]
-    return RunRecord.from_json(run), qualify_machines([CaseRecord.from_json(c) for c in cases])
 
 
 def load_typed(path: Path | str) -> Run:
@@ -44,4 +34,4 @@ def merged_cases(runs: Sequence[Run]) -> list[CaseRecord]:
     return list(cases.values())
 
 
-__all__ = ["Run", "load_runs", "load_typed", "merged_cases", "typed"]
+__all__ = ["Run", "load_runs", "load_typed", "merged_cases"]

@@ -39,13 +39,17 @@ def load_run(path: Path | str, problems: list[str] | None = None
     s = scan(Path(path))
     if problems is not None:
         problems.extend(s.problems)
-    old = s.run.get("schema") == 1
+    run, cases = typed(s.run, list(s.cases.values()))
+    return (run if s.run else None), cases
 
-    def fix(rec: dict[str, Any]) -> dict[str, Any]:
-        return migrate_v1(rec) if old else rec
 
-    run = RunRecord.from_json(fix(s.run)) if s.run else None
-    return run, qualify_machines([CaseRecord.from_json(fix(c)) for c in s.cases.values()])
+def typed(run: dict[str, Any], cases: list[dict[str, Any]]
+          ) -> tuple[RunRecord, list[CaseRecord]]:
+    """Validated JSON records as typed records: a version-1 file migrated, the cases of several
+    machines qualified (:func:`qualify_machines`)."""
+    if run.get("schema") == 1:
+        run, cases = migrate_v1(run), [migrate_v1(c) for c in cases]
+    return RunRecord.from_json(run), qualify_machines([CaseRecord.from_json(c) for c in cases])
 
 
 def qualify_machines(cases: list[CaseRecord]) -> list[CaseRecord]:
@@ -62,4 +66,5 @@ def load_tidy(path: Path | str) -> Any:
     return tidy([c.to_json() for c in load_run(path)[1]])
 
 
-__all__ = ["READABLE_SCHEMAS", "load_run", "load_tidy", "migrate_v1", "qualify_machines"]
+__all__ = ["READABLE_SCHEMAS", "load_run", "load_tidy", "migrate_v1", "qualify_machines",
+           "typed"]
