@@ -269,14 +269,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("activations", nargs="*", help="activation names (default: all)")
     p.set_defaults(func=cmd_likeness)
 
-    p = sub.add_parser("crosscheck", help="re-time ok hot cases with torch.utils.benchmark, a "
-                                          "fresh process per case (no RESULTS: a small suite)")
+    p = sub.add_parser("crosscheck", help="time ok hot cases with gembench and with "
+                                          "torch.utils.benchmark, alternately, a fresh process "
+                                          "per case (no RESULTS: a small suite)")
     p.add_argument("results", nargs="?", help="results file (default: a built-in small suite)")
     p.add_argument("--filter", metavar="EXPR", help="only cases matching (as for run)")
-    p.add_argument("--min-run-time", type=float, default=0.5,
-                   help="torch.utils.benchmark blocked_autorange min_run_time (s)")
+    p.add_argument("--min-run-time", type=float, default=0.3,
+                   help="torch.utils.benchmark blocked_autorange min_run_time (s) per window")
+    p.add_argument("--repeats", type=int, default=6,
+                   help="windows of each method per case, alternating (ABBA)")
     p.set_defaults(func=lambda a: __import__("gembench.engine.crosscheck", fromlist=["main"]).main(
-        a.results, a.filter, a.min_run_time))
+        a.results, a.filter, a.min_run_time, a.repeats))
 
     p = sub.add_parser("report", help="write a markdown report (and PNG plots) of results files")
     p.add_argument("results", nargs="+",

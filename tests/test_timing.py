@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import numpy as np
@@ -68,8 +69,9 @@ def test_precision_target_stops_early() -> None:
 
 
 def test_hot_repeats_the_call_before_each_sample_and_cold_flushes() -> None:
-    """Hot: one untimed call of the same callable right before each of its samples (whatever
-    ran before it in the round); cold: a flush instead, and one call per sample."""
+    """Hot: untimed calls of the same callable right before each of its samples (whatever
+    ran before it in the round; here one, the warm-up time being 0); cold: a flush instead,
+    and one call per sample."""
     log: list[str] = []
 
     def rec(name: str):
@@ -78,7 +80,8 @@ def test_hot_repeats_the_call_before_each_sample_and_cold_flushes() -> None:
             busy(3e-4)()
         return fn
 
-    timing = Timing(budget_s=1e-6, min_samples=4, warmup=0, min_sample_time_s=1e-4)
+    timing = Timing(budget_s=1e-6, min_samples=4, warmup=0, min_sample_time_s=1e-4,
+                    hot_warmup_s=0.0)
     res = interleaved({"a": rec("a"), "b": rec("b")}, CpuClock(), timing, "a")
     assert res.numbers == {"a": 1, "b": 1}
     rounds = log[12:]  # after calibration: 3 x (untimed call + timed call) each
@@ -87,3 +90,25 @@ def test_hot_repeats_the_call_before_each_sample_and_cold_flushes() -> None:
     cold = CpuClock(flush=lambda: log.append("flush"))
     res = interleaved({"a": lambda: log.append("a")}, cold, timing, "a")
     assert res.numbers["a"] == 1 and log == ["flush", "a"] * 4
+
+
+def test_hot_warm_block_lasts_the_warmup_time_before_every_sample() -> None:
+    """Hot: before each sample, untimed calls lasting at least ``hot_warmup_s`` (and at least
+    one sample's calls), so the other callables of the round leave no trace in the cache."""
+    log: list[str] = []
+
+    def rec(name: str):
+        def fn() -> None:
+            log.append(name)
+            busy(1e-3)()
+        return fn
+
+    timing = Timing(budget_s=1e-6, min_samples=3, warmup=0, min_sample_time_s=2e-3,
+                    hot_warmup_s=6e-3)
+    res = interleaved({"a": rec("a"), "b": rec("b")}, CpuClock(), timing, "a")
+    assert res.numbers == {"a": 2, "b": 2}
+    rounds = log[12:]  # after calibration: 3 x (untimed call + timed call) each
+    # rounds a b | b a | a b: each visit is a warm block then the 2 timed calls, back to back
+    assert [k for k, _g in itertools.groupby(rounds)] == ["a", "b", "a", "b"]
+    per_visit = len(rounds) / 6
+    assert per_visit == int(per_visit) and per_visit >= 2 + 5, rounds  # 6 ms of ~1 ms calls

@@ -57,7 +57,8 @@ def profile_trace(fn: Callable[[], Any], path: str, device: str, calls: int = 3)
     return path
 
 
-def _rounds(subject: Subject, clock: Any, timing: Timing, case: Case) -> tuple[Interleaved, str]:
+def timed_rounds(subject: Subject, clock: Any, timing: Timing,
+                 case: Case) -> tuple[Interleaved, str]:
     """Interleaved timing of the subject's callables, re-timed while the machine is busy."""
     fns = subject.timed()
     note = ""
@@ -116,7 +117,7 @@ def measure(case: Case, timing: Timing, seed: int = 0,
     error = subject.error()
 
     clock = make_clock(be, case)
-    res, note = _rounds(subject, clock, timing, case)
+    res, note = timed_rounds(subject, clock, timing, case)
     rec = _timing_record(subject, res, clock, timing, note)
     subject.extra_timing(clock, rec)
     error.recheck = subject.recheck()
@@ -164,4 +165,5 @@ def measure_safely(case: Case, timing: Timing, seed: int,
     return out
 
 
-__all__ = ["CaseSkipped", "accuracy_gate", "make_clock", "measure", "measure_safely"]
+__all__ = ["CaseSkipped", "accuracy_gate", "make_clock", "measure", "measure_safely",
+           "timed_rounds"]

@@ -15,7 +15,8 @@ class Timing:
     max_samples: int = 10_000
     warmup: int = 3
     target_precision: float = 0.01
-    min_sample_time_s: float = 2e-4
+    min_sample_time_s: float = 5e-3  # a hot sample: a block of calls at least this long
+    hot_warmup_s: float = 0.02  # hot: untimed calls of the same callable before each sample
     timeout_s: float = 600.0
     error_elements: int = 1 << 20
     cuda_graphs: bool = False  # CUDA: replay each timed callable from a captured CUDA graph
@@ -23,6 +24,9 @@ class Timing:
     busy_threshold_cores: float = 0.5  # other processes' CPU use that marks the machine busy
 
     def quick(self) -> Timing:
-        """The ``--quick`` policy: a tenth of the budget, 5 samples minimum."""
+        """The ``--quick`` policy: a tenth of the budget, 5 samples minimum, shorter hot blocks
+        (figures for a smoke test, not for a report)."""
         return replace(self, budget_s=self.budget_s / 10, min_samples=5, warmup=1,
+                       min_sample_time_s=min(self.min_sample_time_s, 1e-3),
+                       hot_warmup_s=min(self.hot_warmup_s, 5e-3),
                        error_elements=min(self.error_elements, 1 << 16))

@@ -6,9 +6,14 @@ the budget is spent, but never before ``min_samples``. Unlike it, several callab
 its ReLU baselines, the copy ceiling) are timed round by round in rotating order, so that a
 shared machine's drift hits all of them alike and per-round ratios cancel it.
 
-Cache state is the clock's: ``hot`` re-runs a callable once, untimed, before each of its
-samples (whatever ran before it in the round), so every timed call is a repeat of the same
-call; ``cold`` flushes the caches before each sample and times one call per sample.
+Cache state is the clock's. ``hot``: before each sample the callable runs untimed for at
+least ``timing.hot_warmup_s`` and at least as many calls as the sample times (a warm block),
+so every timed call is a repeat of the same call in the steady state torch.utils.benchmark
+measures, whatever ran before it in the round. One warm call is not enough on the project
+machine (2 vCPUs of an AMD EPYC, a 32 MiB victim L3): torch_compile GEM forward+backward at
+1M float32 took 0.46 ms after one warm call where torch.utils.benchmark gave 0.28 ms, 0.49 vs
+0.40 ms with a 5 ms warm block, 0.42 vs 0.40 ms with a 20 ms one (the default). ``cold``
+flushes the caches before each sample and times one call per sample.
 """
 
 from __future__ import annotations
@@ -46,12 +51,14 @@ class CpuClock:
     def cache(self) -> str:
         return "cold" if self.flush is not None else "hot"
 
-    def prepare(self, fn: Callable[[], Any]) -> None:
-        """Before each sample, outside the timed region: flush (cold) or one call (hot)."""
+    def prepare(self, fn: Callable[[], Any], number: int = 1) -> None:
+        """Before each sample, outside the timed region: flush (cold) or a warm block of
+        ``number`` untimed calls (hot)."""
         if self.flush is not None:
             self.flush()
         else:
-            fn()
+            for _ in range(number):
+                fn()
         self.sync()
 
     def time_block(self, fn: Callable[[], Any], number: int) -> float:
@@ -87,11 +94,12 @@ class CudaClock:
     def sync(self) -> None:
         self.torch.cuda.synchronize()
 
-    def prepare(self, fn: Callable[[], Any]) -> None:
+    def prepare(self, fn: Callable[[], Any], number: int = 1) -> None:
         if self.flush_buffer is not None:
             self.flush_buffer.zero_()
         else:
-            fn()
+            for _ in range(number):
+                fn()
 
     def time_block(self, fn: Callable[[], Any], number: int) -> float:
         start = self.torch.cuda.Event(enable_timing=True)
@@ -109,16 +117,20 @@ def summarize(samples: list[float]) -> dict[str, Any]:
     return Stats.from_samples(samples).to_json()
 
 
-def calibrate(fn: Callable[[], Any], clock: Any, timing: Timing) -> int:
-    """Calls per sample so that one sample lasts at least ``timing.min_sample_time_s``
-    (one when the clock times single calls)."""
+def calibrate(fn: Callable[[], Any], clock: Any, timing: Timing) -> tuple[int, int]:
+    """``(number, warm)``: calls per sample, so that one sample lasts at least
+    ``timing.min_sample_time_s``, and untimed calls before each sample, so that they last at
+    least ``timing.hot_warmup_s`` and one sample (``(1, 0)`` when the clock flushes and times
+    single calls)."""
     if clock.single_call:
-        return 1
+        return 1, 0
     t1 = math.inf
     for _ in range(3):
         clock.prepare(fn)
         t1 = min(t1, clock.time_block(fn, 1))
-    return max(1, math.ceil(timing.min_sample_time_s / max(t1, 1e-9)))
+    t1 = max(t1, 1e-9)
+    number = max(1, math.ceil(timing.min_sample_time_s / t1))
+    return number, max(number, math.ceil(timing.hot_warmup_s / t1))
 
 
 @dataclass
@@ -158,7 +170,8 @@ def interleaved(fns: dict[str, Callable[[], Any]], clock: Any, timing: Timing, m
         for _ in range(timing.warmup):
             fn()
     clock.sync()
-    numbers = {k: calibrate(fn, clock, timing) for k, fn in fns.items()}
+    calibrated = {k: calibrate(fn, clock, timing) for k, fn in fns.items()}
+    numbers = {k: n for k, (n, _w) in calibrated.items()}
     samples: dict[str, list[float]] = {k: [] for k in fns}
     names = list(fns)
     if monitor is not None:
@@ -167,7 +180,7 @@ def interleaved(fns: dict[str, Callable[[], Any]], clock: Any, timing: Timing, m
     stop_reason = "max_samples"
     for r in range(timing.max_samples):
         for k in names[r % len(names):] + names[: r % len(names)]:
-            clock.prepare(fns[k])
+            clock.prepare(fns[k], calibrated[k][1])
             samples[k].append(clock.time_block(fns[k], numbers[k]))
         if len(samples[main]) >= timing.min_samples:
             if time.perf_counter() - t_start >= timing.budget_s:

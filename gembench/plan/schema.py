@@ -67,6 +67,7 @@ def _timing_schema() -> dict[str, Any]:
             "warmup": _int(0, MAX_SAMPLES),
             "target_precision": _num(),
             "min_sample_time_s": _num(60.0),
+            "hot_warmup_s": _num(60.0),
             "timeout_s": _num(MAX_TIMEOUT_S),
             "error_elements": _int(1, 1 << 31),
             "cuda_graphs": {"type": "boolean"},
