@@ -2,11 +2,11 @@
 
 ``python -m gembench crosscheck [RESULTS]`` takes every ok hot case of a results file (or,
 without one, a built-in small suite: every available backend, GELU/GEM/SE-GEM with their
-ReLU, forward and forward+backward, 64K and 1M float32, 1 thread, caching allocator) and, in a fresh process per case
-started with the environment gembench's own worker would have (allocator, threads, compile
-caches), times the case's callable (built through the engine's registry) both ways,
-alternately: gembench's interleaved rounds and ``torch.utils.benchmark.Timer.
-blocked_autorange``, ``repeats`` short windows each in ABBA order. The figure is the median
+ReLU, forward and forward+backward, 64K and 1M float32, 1 thread, caching allocator) and,
+in a fresh process per case started with the environment gembench's own worker would have
+(allocator, threads, compile caches), times the case's callable (built through the engine's
+registry) both ways, alternately: gembench's interleaved rounds and ``torch.utils.benchmark.
+Timer.blocked_autorange``, ``repeats`` short windows each in ABBA order. The figure is the median
 of the per-pair ratios (gembench window / the torch.utils.benchmark window beside it): on a
 shared host, memory-bound timings shift by a third for seconds at a time (measured here:
 ``torch.relu`` at 1M moved between 67 and 87 us while ``torch.tanh`` held within 4%), and
