@@ -46,7 +46,6 @@ class Row:
     pair_ratio: float | None = None  # median of the per-pair ratios
     spread: float | None = None  # their (q3 - q1) / median
 
-
     @property
     def ratio(self) -> float | None:
         """gembench / torch.utils.benchmark: the median per-pair ratio where there is one."""
@@ -68,22 +67,16 @@ def time_one(case: Case, min_run_time: float, repeats: int = 6,
              timing: Timing = GEMBENCH_TIMING) -> dict[str, Any]:
     """In this process: gembench's hot median of the case (its interleaved rounds) and
     torch.utils.benchmark's, alternately (ABBA), ``repeats`` windows each."""
-    import torch
     from torch.utils import benchmark
 
-    from gembench.backends import backend
-    from gembench.engine.measure import make_clock, timed_rounds
+    from gembench.engine.measure import CaseSkipped, make_clock, ready_backend, timed_rounds
     from gembench.engine.registry import context_spec
     from gembench.engine.subject import SubjectArgs
 
-    be = backend(case.backend)
-    reason = be.unsupported(case.spec, case.dtype, case.device) or be.timing_unsupported(
-        case.device)
-    if reason:
-        return {"note": f"skipped: {reason}"}
-    torch.set_num_threads(case.threads)
-    be.configure(threads=case.threads)
-    be.reset()
+    try:
+        be = ready_backend(case)
+    except CaseSkipped as exc:
+        return {"note": f"skipped: {exc}"}
     subject = context_spec(case.context).subject(SubjectArgs(be, case, timing, 0))
     clock = make_clock(be, case)
 

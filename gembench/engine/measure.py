@@ -91,9 +91,9 @@ def _timing_record(subject: Subject, res: Interleaved, clock: Any, timing: Timin
     return rec
 
 
-def measure(case: Case, timing: Timing, seed: int = 0,
-            profile_dir: str | None = None) -> Outcome:
-    """Measure a case; returns its outcome (status, timing, memory, error, ...)."""
+def ready_backend(case: Case) -> Backend:
+    """The case's backend, set to the case's thread budget and reset; raises
+    :class:`CaseSkipped` with the reason where the case cannot be timed here."""
     be = backend(case.backend)
     ctx = context_spec(case.context)
     if not ctx.allows(case.pass_):
@@ -108,8 +108,14 @@ def measure(case: Case, timing: Timing, seed: int = 0,
     torch.set_num_threads(case.threads)  # the same CPU thread budget for every backend
     be.configure(threads=case.threads)
     be.reset()
+    return be
 
-    subject: Subject = ctx.subject(SubjectArgs(be, case, timing, seed))
+
+def measure(case: Case, timing: Timing, seed: int = 0,
+            profile_dir: str | None = None) -> Outcome:
+    """Measure a case; returns its outcome (status, timing, memory, error, ...)."""
+    be = ready_backend(case)
+    subject: Subject = context_spec(case.context).subject(SubjectArgs(be, case, timing, seed))
     t0 = time.perf_counter()
     subject.main.run()
     be.synchronize(case.device)
@@ -166,4 +172,4 @@ def measure_safely(case: Case, timing: Timing, seed: int,
 
 
 __all__ = ["CaseSkipped", "accuracy_gate", "make_clock", "measure", "measure_safely",
-           "timed_rounds"]
+           "ready_backend", "timed_rounds"]
