@@ -21,6 +21,16 @@ def busy(seconds: float):
     return fn
 
 
+def logged(log: list[str], name: str, seconds: float):
+    """A callable that appends its name to ``log``, then spins for ``seconds``."""
+    spin = busy(seconds)
+
+    def fn() -> None:
+        log.append(name)
+        spin()
+    return fn
+
+
 def test_summary_statistics_of_known_samples() -> None:
     s = Stats.from_samples([1.0, 2.0, 3.0, 4.0, 100.0])
     assert s.median == 3.0 and s.min == 1.0 and s.count == 5
@@ -73,16 +83,10 @@ def test_hot_repeats_the_call_before_each_sample_and_cold_flushes() -> None:
     ran before it in the round; here one, the warm-up time being 0); cold: a flush instead,
     and one call per sample."""
     log: list[str] = []
-
-    def rec(name: str):
-        def fn() -> None:
-            log.append(name)
-            busy(3e-4)()
-        return fn
-
     timing = Timing(budget_s=1e-6, min_samples=4, warmup=0, min_sample_time_s=1e-4,
                     hot_warmup_s=0.0)
-    res = interleaved({"a": rec("a"), "b": rec("b")}, CpuClock(), timing, "a")
+    res = interleaved({"a": logged(log, "a", 3e-4), "b": logged(log, "b", 3e-4)}, CpuClock(),
+                      timing, "a")
     assert res.numbers == {"a": 1, "b": 1}
     rounds = log[12:]  # after calibration: 3 x (untimed call + timed call) each
     assert rounds == ["a", "a", "b", "b", "b", "b", "a", "a"] * 2  # rotating order
@@ -96,19 +100,26 @@ def test_hot_warm_block_lasts_the_warmup_time_before_every_sample() -> None:
     """Hot: before each sample, untimed calls lasting at least ``hot_warmup_s`` (and at least
     one sample's calls), so the other callables of the round leave no trace in the cache."""
     log: list[str] = []
-
-    def rec(name: str):
-        def fn() -> None:
-            log.append(name)
-            busy(1e-3)()
-        return fn
-
     timing = Timing(budget_s=1e-6, min_samples=3, warmup=0, min_sample_time_s=2e-3,
                     hot_warmup_s=6e-3)
-    res = interleaved({"a": rec("a"), "b": rec("b")}, CpuClock(), timing, "a")
+    res = interleaved({"a": logged(log, "a", 1e-3), "b": logged(log, "b", 1e-3)}, CpuClock(),
+                      timing, "a")
     assert res.numbers == {"a": 2, "b": 2}
     rounds = log[12:]  # after calibration: 3 x (untimed call + timed call) each
     # rounds a b | b a | a b: each visit is a warm block then the 2 timed calls, back to back
     assert [k for k, _g in itertools.groupby(rounds)] == ["a", "b", "a", "b"]
     per_visit = len(rounds) / 6
     assert per_visit == int(per_visit) and per_visit >= 2 + 5, rounds  # 6 ms of ~1 ms calls
+
+
+def test_a_call_lasting_a_whole_sample_gets_one_warm_call() -> None:
+    """A call at least ``min_sample_time_s`` long is its own warm-up: one untimed call, then
+    one timed call, however long ``hot_warmup_s`` is (a longer block would only push the
+    round's samples apart in time)."""
+    log: list[str] = []
+    timing = Timing(budget_s=1e-6, min_samples=3, warmup=0, min_sample_time_s=1e-3,
+                    hot_warmup_s=0.5)
+    res = interleaved({"a": logged(log, "a", 2e-3), "b": logged(log, "b", 2e-3)}, CpuClock(),
+                      timing, "a")
+    assert res.numbers == {"a": 1, "b": 1}
+    assert log[12:] == ["a", "a", "b", "b", "b", "b", "a", "a", "a", "a", "b", "b"]
