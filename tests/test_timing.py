@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gembench.engine.policy import Timing
-from gembench.engine.timing import CpuClock, interleaved
+from gembench.engine.timing import CpuClock, Interleaved, interleaved
 from gembench.results.records import RatioStats, Stats
 
 
@@ -29,6 +29,15 @@ def logged(log: list[str], name: str, seconds: float):
         log.append(name)
         spin()
     return fn
+
+
+def hot_rounds(timing: Timing, seconds: float) -> tuple[Interleaved, list[str]]:
+    """Hot rounds of two callables "a" and "b" of ``seconds`` each; returns the result and
+    the order of their calls after calibration (3 x (untimed call + timed call) each)."""
+    log: list[str] = []
+    res = interleaved({"a": logged(log, "a", seconds), "b": logged(log, "b", seconds)},
+                      CpuClock(), timing, "a")
+    return res, log[12:]
 
 
 def test_summary_statistics_of_known_samples() -> None:
@@ -82,15 +91,12 @@ def test_hot_repeats_the_call_before_each_sample_and_cold_flushes() -> None:
     """Hot: untimed calls of the same callable right before each of its samples (whatever
     ran before it in the round; here one, the warm-up time being 0); cold: a flush instead,
     and one call per sample."""
-    log: list[str] = []
     timing = Timing(budget_s=1e-6, min_samples=4, warmup=0, min_sample_time_s=1e-4,
                     hot_warmup_s=0.0)
-    res = interleaved({"a": logged(log, "a", 3e-4), "b": logged(log, "b", 3e-4)}, CpuClock(),
-                      timing, "a")
+    res, rounds = hot_rounds(timing, 3e-4)
     assert res.numbers == {"a": 1, "b": 1}
-    rounds = log[12:]  # after calibration: 3 x (untimed call + timed call) each
     assert rounds == ["a", "a", "b", "b", "b", "b", "a", "a"] * 2  # rotating order
-    log.clear()
+    log: list[str] = []
     cold = CpuClock(flush=lambda: log.append("flush"))
     res = interleaved({"a": lambda: log.append("a")}, cold, timing, "a")
     assert res.numbers["a"] == 1 and log == ["flush", "a"] * 4
@@ -99,13 +105,10 @@ def test_hot_repeats_the_call_before_each_sample_and_cold_flushes() -> None:
 def test_hot_warm_block_lasts_the_warmup_time_before_every_sample() -> None:
     """Hot: before each sample, untimed calls lasting at least ``hot_warmup_s`` (and at least
     one sample's calls), so the other callables of the round leave no trace in the cache."""
-    log: list[str] = []
     timing = Timing(budget_s=1e-6, min_samples=3, warmup=0, min_sample_time_s=2e-3,
                     hot_warmup_s=6e-3)
-    res = interleaved({"a": logged(log, "a", 1e-3), "b": logged(log, "b", 1e-3)}, CpuClock(),
-                      timing, "a")
+    res, rounds = hot_rounds(timing, 1e-3)
     assert res.numbers == {"a": 2, "b": 2}
-    rounds = log[12:]  # after calibration: 3 x (untimed call + timed call) each
     # rounds a b | b a | a b: each visit is a warm block then the 2 timed calls, back to back
     assert [k for k, _g in itertools.groupby(rounds)] == ["a", "b", "a", "b"]
     per_visit = len(rounds) / 6
@@ -116,10 +119,8 @@ def test_a_call_lasting_a_whole_sample_gets_one_warm_call() -> None:
     """A call at least ``min_sample_time_s`` long is its own warm-up: one untimed call, then
     one timed call, however long ``hot_warmup_s`` is (a longer block would only push the
     round's samples apart in time)."""
-    log: list[str] = []
     timing = Timing(budget_s=1e-6, min_samples=3, warmup=0, min_sample_time_s=1e-3,
                     hot_warmup_s=0.5)
-    res = interleaved({"a": logged(log, "a", 2e-3), "b": logged(log, "b", 2e-3)}, CpuClock(),
-                      timing, "a")
+    res, rounds = hot_rounds(timing, 2e-3)
     assert res.numbers == {"a": 1, "b": 1}
-    assert log[12:] == ["a", "a", "b", "b", "b", "b", "a", "a", "a", "a", "b", "b"]
+    assert rounds == ["a", "a", "b", "b", "b", "b", "a", "a", "a", "a", "b", "b"]

@@ -43,17 +43,8 @@ class Row:
     torch_benchmark_s: float | None
     note: str = ""
     file_s: float | None = None
-    pair_ratio: float | None = None  # median of the per-pair ratios
-    spread: float | None = None  # their (q3 - q1) / median
-
-    @property
-    def ratio(self) -> float | None:
-        """gembench / torch.utils.benchmark: the median per-pair ratio where there is one."""
-        if self.pair_ratio:
-            return self.pair_ratio
-        if self.gembench_s and self.torch_benchmark_s:
-            return self.gembench_s / self.torch_benchmark_s
-        return None
+    ratio: float | None = None  # gembench / torch.utils.benchmark: median per-pair ratio
+    spread: float | None = None  # the per-pair ratios' (q3 - q1) / median
 
     @property
     def drift(self) -> float | None:
@@ -104,7 +95,7 @@ def time_one(case: Case, min_run_time: float, repeats: int = 6,
     out: dict[str, Any] = {k: float(np.median(v)) for k, v in got.items()}
     pairs = np.array(got["gembench_s"]) / np.array(got["torch_benchmark_s"])
     q1, med, q3 = np.percentile(pairs, [25, 50, 75])
-    out["pair_ratio"], out["spread"] = float(med), float((q3 - q1) / med)
+    out["ratio"], out["spread"] = float(med), float((q3 - q1) / med)
     return out
 
 
@@ -161,7 +152,7 @@ def crosscheck(results: Path | None = None, filter_expr: str | None = None,
         for case, median in pairs:
             got = _in_fresh_process(case, min_run_time, repeats, Path(tmp))
             row = Row(case.case_id, got.get("gembench_s"), got.get("torch_benchmark_s"),
-                      got.get("note", ""), file_s=median, pair_ratio=got.get("pair_ratio"),
+                      got.get("note", ""), file_s=median, ratio=got.get("ratio"),
                       spread=got.get("spread"))
             rows.append(row)
             if progress:
