@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from gembench.engine.busy import BusyMonitor
-from gembench.engine.measure import measure_safely
+from gembench.engine.group import measure_one
 from gembench.engine.policy import Timing
 from gembench.engine.timing import CpuClock, interleaved
 from gembench.plan.cases import Case
@@ -43,7 +43,7 @@ def test_other_processes_cpu_time_is_measured_and_flags_the_case(hog: subprocess
 def test_a_busy_case_is_marked_and_retried(hog: subprocess.Popen) -> None:
     timing = Timing(budget_s=0.5, min_samples=5, warmup=1, error_elements=4096, retry_busy=1,
                     target_precision=1e-9, busy_threshold_cores=0.5)
-    rec = measure_safely(Case(backend="numpy", activation="gelu", shape=(4096,), threads=1),
+    rec = measure_one(Case(backend="numpy", activation="gelu", shape=(4096,), threads=1),
                          timing, 0)
     assert rec.status == "ok", rec.reason
     assert rec.machine_busy is True and rec.busy.retries == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gembench.engine.crosscheck import crosscheck, summary
-from gembench.engine.measure import measure_safely
+from gembench.engine.group import measure_one
 from gembench.engine.policy import Timing
 from gembench.plan.cases import Case
 from gembench.results import ResultsWriter
@@ -22,7 +22,7 @@ def test_hot_ok_cases_are_retimed_in_fresh_processes(tmp_path: Path) -> None:
     timing = Timing(budget_s=0.05, min_samples=5, warmup=1, error_elements=4096)
     for cache in ("hot", "cold"):
         case = Case(backend="torch_eager", activation="gelu", shape=(1 << 16,), cache=cache)
-        out = measure_safely(case, timing, 0)
+        out = measure_one(case, timing, 0)
         w.append({"kind": "case", **case.record_fields(), **out.to_json()})
     w.append({"kind": "case", **Case(backend="numpy", activation="gem").record_fields(),
               "status": "failed", "reason": "x"})

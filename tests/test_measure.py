@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from gembench.engine.measure import measure_safely
+from gembench.engine.group import measure_one
 from gembench.engine.policy import Timing
 from gembench.plan.cases import Case
 
@@ -21,7 +21,7 @@ def case(backend: str, activation: str, numel: int = 1024, pass_: str = "forward
 
 
 def test_record_has_medians_spread_bandwidth_memory_and_error() -> None:
-    rec = measure_safely(case("torch_fused", "gem", 1 << 14, "forward_backward",
+    rec = measure_one(case("torch_fused", "gem", 1 << 14, "forward_backward",
                               params={"N": 2}), TIMING, 0)
     assert rec.status == "ok", rec.reason
     t = rec.timing
@@ -39,14 +39,14 @@ def test_record_has_medians_spread_bandwidth_memory_and_error() -> None:
 def test_cold_case_flushes_twice_the_last_level_cache() -> None:
     from gembench.engine.cache import llc_size
 
-    rec = measure_safely(case("torch_eager", "relu", cache="cold"), TIMING, 0)
+    rec = measure_one(case("torch_eager", "relu", cache="cold"), TIMING, 0)
     assert rec.status == "ok", rec.reason
     assert rec.timing.flush_bytes == 2 * llc_size()[0] and rec.timing.number == 1
     assert "LLC" in rec.timing.flush_source
 
 
 def test_relu_is_its_own_baseline() -> None:
-    rec = measure_safely(case("numpy", "relu"), TIMING, 0)
+    rec = measure_one(case("numpy", "relu"), TIMING, 0)
     assert rec.status == "ok"
     assert rec.timing.ratio_to_relu.median == 1.0
 
@@ -60,7 +60,7 @@ def misbehaving(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_inaccurate_kernel_fails_its_case(misbehaving: str) -> None:
-    rec = measure_safely(case(misbehaving, "lambda_gelu", params={"lam": 1.0}), TIMING, 0)
+    rec = measure_one(case(misbehaving, "lambda_gelu", params={"lam": 1.0}), TIMING, 0)
     assert rec.status == "failed"
     assert rec.reason.startswith("inaccurate: forward error")
     assert rec.timing.count >= 5  # the measurement is kept for inspection
@@ -73,44 +73,44 @@ def test_kernel_that_stops_computing_while_timed_fails_the_recheck(
     from stale_backend import StaleKernel
 
     StaleKernel.calls = 0
-    rec = measure_safely(case("stale", "gelu", 1 << 12), TIMING, 0)
+    rec = measure_one(case("stale", "gelu", 1 << 12), TIMING, 0)
     assert rec.error.forward_eps <= 16  # correct before timing
     assert rec.status == "failed" and "recheck after timing" in rec.reason
     assert not rec.error.recheck.ok
 
 
 def test_exception_becomes_failed_record(misbehaving: str) -> None:
-    rec = measure_safely(case(misbehaving, "mish"), TIMING, 0)
+    rec = measure_one(case(misbehaving, "mish"), TIMING, 0)
     assert rec.status == "failed" and "broken on purpose" in rec.reason and rec.where
 
 
 def test_unsupported_dtype_is_skipped_with_reason() -> None:
-    rec = measure_safely(case("numpy", "gem", dtype="bfloat16"), TIMING, 0)
+    rec = measure_one(case("numpy", "gem", dtype="bfloat16"), TIMING, 0)
     assert rec.status == "skipped" and "bfloat16" in rec.reason
 
 
 def test_unrepeatable_backward_is_timed_as_difference(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend("tests/plugins")
     monkeypatch.setitem(registry.MODULES, "once", "once_backend:OnceBackend")
-    rec = measure_safely(case("once", "relu", 1 << 16, "backward"), TIMING, 0)
+    rec = measure_one(case("once", "relu", 1 << 16, "backward"), TIMING, 0)
     assert rec.status == "ok", rec.reason
     assert "forward+backward minus forward" in rec.pass_note
     assert rec.timing.derived_from == "forward_backward - forward"
     assert rec.timing.count >= 5
-    plain = measure_safely(case("torch_fused", "relu", 1 << 16, "backward"), TIMING, 0)
+    plain = measure_one(case("torch_fused", "relu", 1 << 16, "backward"), TIMING, 0)
     assert plain.pass_note is None and plain.timing.derived_from is None
 
 
 def test_cuda_graphs_option_is_ignored_with_a_note_on_cpu() -> None:
-    rec = measure_safely(case("torch_fused", "gem"), replace(TIMING, cuda_graphs=True), 0)
+    rec = measure_one(case("torch_fused", "gem"), replace(TIMING, cuda_graphs=True), 0)
     assert rec.status == "ok"
     assert rec.timing.cuda_graphs == "cuda_graphs ignored: not a CUDA device"
 
 
 def test_preallocated_output_is_timed_where_the_backend_allows() -> None:
-    rec = measure_safely(case("onnxruntime", "gem", 1 << 14), TIMING, 0)
+    rec = measure_one(case("onnxruntime", "gem", 1 << 14), TIMING, 0)
     assert rec.status == "ok", rec.reason
     assert rec.timing.prealloc.count >= TIMING.min_samples
     assert rec.timing.mode == "as_called"  # ratios use the as-called figure
-    eager = measure_safely(case("torch_eager", "gem", 1 << 14), TIMING, 0)
+    eager = measure_one(case("torch_eager", "gem", 1 << 14), TIMING, 0)
     assert eager.timing.prealloc is None

@@ -11,7 +11,7 @@ from torch import nn
 import gembench
 from gembench.engine import model_presets
 from gembench.engine.contexts import KernelActivation
-from gembench.engine.measure import measure_safely
+from gembench.engine.group import measure_one
 from gembench.engine.models import (
     ModelUnavailable,
     build_model,
@@ -80,7 +80,7 @@ def _model_case(preset: str, activation: str = "gelu", **kw: object) -> Case:
 
 
 def test_engine_times_the_model_against_its_relu_model() -> None:
-    out = measure_safely(_model_case("resnet8_tiny", pass_="forward_backward"), QUICK, 0)
+    out = measure_one(_model_case("resnet8_tiny", pass_="forward_backward"), QUICK, 0)
     assert out.status == "ok", out.reason
     assert "7 call sites: 3 x [2, 16, 32, 32], 2 x [2, 32, 16, 16]" in out.pass_note
     ratio = out.timing.ratio_to_relu  # per-round ratios of two different models: never exactly 1
@@ -111,7 +111,7 @@ def test_without_transformers_gpt2_is_skipped_with_the_reason(
     with pytest.raises(ModelUnavailable, match="gembench\\[models\\]"):
         build_model("gpt2_tiny", nn.ReLU)
     assert model_presets.preset_missing("resnet8_tiny") is None
-    out = measure_safely(_model_case("gpt2_tiny"), QUICK, 0)
+    out = measure_one(_model_case("gpt2_tiny"), QUICK, 0)
     assert out.status == "skipped" and "gembench[models]" in out.reason
 
 

@@ -141,14 +141,14 @@ def test_learnable_parameters_reach_a_function_as_nn_parameters(registry: dict) 
 ])
 def test_registered_cases_pass_the_same_gate(name: str, status: str, saved: float,
                                              registry: dict) -> None:
-    from gembench.engine.measure import measure_safely
+    from gembench.engine.group import measure_one
     from gembench.engine.policy import Timing
     from gembench.plan.cases import Case
 
     assert plugins.load(str(FIXTURES / "plugin_gem.py"), origin="test") is None
     case = Case(backend=name, activation="gem", params={"N": 1}, shape=(4096,),
                 pass_="forward_backward")
-    body = measure_safely(case, Timing(budget_s=0.01, min_samples=3, warmup=1), seed=0)
+    body = measure_one(case, Timing(budget_s=0.01, min_samples=3, warmup=1), seed=0)
     assert body["status"] == status, body.get("reason")
     if status == "failed":
         assert "error" in body["reason"] and "eps" in body["reason"]
@@ -159,14 +159,14 @@ def test_registered_cases_pass_the_same_gate(name: str, status: str, saved: floa
 
 
 def test_a_registered_implementation_runs_inside_a_block(registry: dict) -> None:
-    from gembench.engine.measure import measure_safely
+    from gembench.engine.group import measure_one
     from gembench.engine.policy import Timing
     from gembench.plan.cases import Case
 
     assert plugins.load(str(FIXTURES / "plugin_gem.py"), origin="test") is None
     case = Case(backend="test_gem", activation="gem", params={"N": 2}, shape=(16, 32, 64),
                 pass_="forward_backward", context="mlp_block")
-    body = measure_safely(case, Timing(budget_s=0.01, min_samples=3, warmup=1), seed=0)
+    body = measure_one(case, Timing(budget_s=0.01, min_samples=3, warmup=1), seed=0)
     assert body["status"] == "ok", body.get("reason")
     assert body["block"]["activation_share"] > 0
 

@@ -44,6 +44,12 @@ class FakeWorker:
         FakeWorker.calls.append((case.case_id, timing))
         return {"status": "skipped", "reason": "fake worker"}
 
+    def run_group(self, cases: list[Case], timings: list[Any], seed: int,
+                  profile_dir: str | None = None, marker: str | None = None) -> Any:
+        for case, timing in zip(cases, timings):
+            yield {"event": "outcome", "case_id": case.case_id,
+                   "outcome": self.run(case, timing, seed, profile_dir)}
+
     def close(self) -> None:
         self.alive = False
 
@@ -213,7 +219,10 @@ def test_two_runs_at_once_one_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_sigint_prints_how_to_resume(tmp_path: Path) -> None:
-    suite = _suite(tmp_path, SUITE.replace("[gelu, silu]", "[gelu, silu, mish, gem, e_gem]"))
+    # three comparison groups (one per shape): a group's cases are written together, so the
+    # interrupt falls between groups
+    suite = _suite(tmp_path, SUITE.replace("[gelu, silu]", "[gelu, silu, mish, gem, e_gem]")
+                   .replace("shapes: [1K]", "shapes: [1K, 2048, 4096]"))
     out = tmp_path / "o"
     proc = subprocess.Popen([sys.executable, "-m", "gembench", "run", suite, "--out", str(out),
                              "--no-progress"], cwd=tmp_path, start_new_session=True,
@@ -231,7 +240,7 @@ def test_sigint_prints_how_to_resume(tmp_path: Path) -> None:
     res = _gembench(["run", suite, "--out", str(out), "--resume", "--no-progress"], timeout=300)
     assert res.returncode == 0, res.stderr
     ids = [r["case_id"] for r in read_records(results) if r["kind"] == "case"]
-    assert len(ids) == len(set(ids)) == 6
+    assert len(ids) == len(set(ids)) == 18
 
 
 def _unshare_ok() -> bool:

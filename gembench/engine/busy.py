@@ -94,4 +94,42 @@ class BusyMonitor:
                 and (busy.other_cpu_s or 0.0) * _TICK >= MIN_TICKS - 0.5)
 
 
-__all__ = ["BusyMonitor"]
+class VisitBusy:
+    """Other processes' CPU time per timed callable: ``before()`` and ``after(name)`` around
+    every visit of the rounds, then :meth:`of` sums the visits of a set of callables (a case
+    and the baselines its ratios divide by), so a case's busy figure covers its baselines too."""
+
+    def __init__(self, threshold_cores: float, device: str = "cpu") -> None:
+        self.threshold, self.device = threshold_cores, device
+        self.ticks: dict[str, int] = {}
+        self.wall: dict[str, float] = {}
+        self._mark: tuple[int | None, int | None, float] = (None, None, 0.0)
+        self.available = _machine_busy_ticks() is not None and _own_ticks() is not None
+
+    def before(self, _name: str = "") -> None:
+        self._mark = (_machine_busy_ticks(), _own_ticks(), time.perf_counter())
+
+    def after(self, name: str) -> None:
+        m0, o0, t0 = self._mark
+        m1, o1 = _machine_busy_ticks(), _own_ticks()
+        self.wall[name] = self.wall.get(name, 0.0) + time.perf_counter() - t0
+        if None not in (m0, o0, m1, o1):
+            other = max(0, (m1 - m0) - (o1 - o0))  # type: ignore[operator]
+            self.ticks[name] = self.ticks.get(name, 0) + other
+
+    def of(self, names: set[str]) -> Busy:
+        """The :class:`Busy` record of the visits of ``names``."""
+        wall = sum(self.wall.get(n, 0.0) for n in names)
+        load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+        gpu = _nvml() if self.device.startswith("cuda") else None
+        if not self.available or wall <= 0:
+            return Busy(wall_s=wall, load_avg=load, gpu=gpu, threshold_cores=self.threshold,
+                        source="unavailable (no /proc)")
+        other = sum(self.ticks.get(n, 0) for n in names) / _TICK
+        return Busy(other_cpu_s=other, wall_s=wall, other_cores=other / wall,
+                    threshold_cores=self.threshold, load_avg=load, gpu=gpu,
+                    source=f"/proc/stat busy - /proc/self/stat utime+stime over the visits of "
+                           f"the case and its baselines, {_TICK} ticks/s")
+
+
+__all__ = ["BusyMonitor", "VisitBusy"]

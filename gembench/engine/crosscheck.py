@@ -60,16 +60,17 @@ def time_one(case: Case, min_run_time: float, repeats: int = 6,
     torch.utils.benchmark's, alternately (ABBA), ``repeats`` windows each."""
     from torch.utils import benchmark
 
-    from gembench.engine.measure import CaseSkipped, make_clock, ready_backend, timed_rounds
+    from gembench.engine.measure import CaseSkipped, make_clock, ready_backend
     from gembench.engine.registry import context_spec
     from gembench.engine.subject import SubjectArgs
+    from gembench.engine.timing import interleaved
 
     try:
         be = ready_backend(case)
     except CaseSkipped as exc:
         return {"note": f"skipped: {exc}"}
     subject = context_spec(case.context).subject(SubjectArgs(be, case, timing, 0))
-    clock = make_clock(be, case)
+    clock = make_clock([be], case)
 
     def tub(run: Any) -> float:
         def fn() -> None:
@@ -84,7 +85,7 @@ def time_one(case: Case, min_run_time: float, repeats: int = 6,
         return tub(main.run) - (tub(main.subtract) if main.subtract else 0.0)
 
     def ours() -> float:
-        res, _note = timed_rounds(subject, clock, timing, case)
+        res = interleaved(subject.timed(), clock, timing, "case")
         return subject.stats(res, "case").median
 
     got: dict[str, list[float]] = {"gembench_s": [], "torch_benchmark_s": []}

@@ -36,17 +36,21 @@ class ElementwiseSubject(Subject):
     def __init__(self, args: SubjectArgs) -> None:
         super().__init__(args)
         case = self.case
-        self.x, self.dy = make_inputs(self.be, case, self.seed)
+        self.x, self.dy = self.once(("inputs", self.be.name),
+                                    lambda: make_inputs(self.be, case, self.seed))
         self.main = self.recheck_pass = kernel_pass(self.kern, case.pass_, self.x, self.dy)
         self.check = KernelCheck(self.be, self.kern, case.dtype, self.x, self.dy,
                                  self.timing.error_elements)
+        relu_key = f"relu:{self.be.name}"
         relu = self.build_relu()
         if relu is not None:
-            self.companions["relu"] = kernel_pass(relu, case.pass_, self.x, self.dy)
+            self.share("relu", relu_key, lambda: kernel_pass(relu, case.pass_, self.x, self.dy))
+        else:  # a ReLU case is its backend's baseline for the rest of its group
+            self.shared["case"] = relu_key
         self.self_anchor = case.backend == ANCHOR_BACKEND and case.activation == "relu"
         if not self.self_anchor:
-            self.companions["anchor"] = self._anchor()
-        self.companions["copy"] = _copy_fn(case)
+            self.share("anchor", "anchor", self._anchor)
+        self.share("copy", "copy", lambda: _copy_fn(case))
 
     def _anchor(self) -> TimedPass:
         import torch

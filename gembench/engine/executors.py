@@ -10,7 +10,6 @@ cluster. More executors register in :data:`EXECUTORS` as ``"module:Class"``.
 from __future__ import annotations
 
 import importlib
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,52 +72,118 @@ def case_record(case: Case, body: Record, started: str) -> Record:
     return {"kind": "case", **case.record_fields(), **body, "started": started}
 
 
-def env_groups(cases: list[Case], run_dir: Path) -> list[list[Case]]:
-    """``cases`` grouped by the environment their worker process needs from its start."""
+def worker_groups(cases: list[Case], run_dir: Path) -> list[tuple[dict[str, str], list[Case]]]:
+    """``cases`` as comparison groups (:func:`gembench.plan.shard.comparison_groups`), each
+    with the one worker environment its backends need from process start (their variables
+    merged); a group whose backends need conflicting values is split by environment."""
     from gembench.engine.runner import worker_env
+    from gembench.plan.shard import comparison_groups
 
-    groups: dict[tuple[tuple[str, str], ...], list[Case]] = {}
-    for c in cases:
-        env = worker_env(c, run_dir)
-        key = tuple(sorted((k, v) for k, v in env.items() if os.environ.get(k) != v))
-        groups.setdefault(key, []).append(c)
-    return list(groups.values())
+    out: list[tuple[dict[str, str], list[Case]]] = []
+    for group in comparison_groups(cases):
+        parts: list[tuple[dict[str, str], list[Case]]] = []
+        for case in group.cases:
+            env = worker_env(case, run_dir)
+            for merged, members in parts:
+                if all(merged.get(k, v) == v for k, v in env.items()):
+                    merged.update(env)
+                    members.append(case)
+                    break
+            else:
+                parts.append((dict(env), [case]))
+        out.extend(parts)
+    return out
 
 
-def run_in_workers(group: list[Case], ctx: RunContext) -> None:
-    """Measure ``group`` (one worker environment) in a worker process, starting a fresh one
-    after a crash or hang; every case's outcome is emitted, failures included."""
-    from gembench.engine.runner import Worker, worker_env
+def culprits(marker: str, todo: list[Case]) -> list[Case]:
+    """The cases behind the callable a worker was running when it died (the marker file):
+    the case it names; every case of a backend whose shared ReLU it names; else all of them."""
+    name = marker.strip().split(":", 1)[1] if marker.startswith(("build:", "finish:")) \
+        else marker.strip()
+    base = name.split("/")[0]
+    for case in todo:
+        cid = case.case_id
+        if name == cid or name.startswith((cid + ":", cid + "/")):
+            return [case]
+    if base.startswith("relu") and ":" in base:
+        hit = [c for c in todo if c.backend == base.split(":", 1)[1]]
+        if hit:
+            return hit
+    return list(todo)
 
-    worker: Worker | None = None
-    env = worker_env(group[0], ctx.out_dir)
+
+def _read_marker(path: Path) -> str:
     try:
-        for case in group:
-            ctx.announce(case)
-            started = now()
-            if worker is None or not worker.alive:
-                try:
-                    worker = Worker(env, ctx.out_dir / "worker.log")
-                except RuntimeError as exc:
-                    worker = None
+        return path.read_bytes().decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def run_in_workers(group: list[Case], env: dict[str, str], ctx: RunContext,
+                   worker: Any = None) -> Any:
+    """Measure one comparison group in a worker process (``worker``, or a fresh one), its
+    cases timed together. A case whose crash or hang kills the worker is recorded as failed
+    and the rest of the group is measured again in a fresh worker; every case's outcome is
+    emitted exactly once. Returns the worker, still running, for the next group."""
+    from gembench.engine.runner import Worker
+
+    todo, started = list(group), now()
+    marker = ctx.out_dir / "worker.marker"
+    while todo:
+        if worker is None or not worker.alive:
+            try:
+                worker = Worker(env, ctx.out_dir / "worker.log")
+            except RuntimeError as exc:
+                for case in todo:
                     ctx.emit(case_record(case, {"status": "failed", "reason": str(exc)},
                                          started))
-                    continue
-            body = worker.run(case, ctx.timing_of(case), ctx.seed, ctx.profile_dir)
-            ctx.emit(case_record(case, body, started))
-    finally:
-        if worker is not None:
-            worker.close()
+                return None
+        marker.write_bytes(b"")
+        done: set[str] = set()
+        by_id = {c.case_id: c for c in todo}
+        died = None
+        for ev in worker.run_group(todo, [ctx.timing_of(c) for c in todo], ctx.seed,
+                                   ctx.profile_dir, str(marker)):
+            if ev.get("event") == "built" and ev.get("case_id") in by_id:
+                ctx.announce(by_id[ev["case_id"]])
+            elif ev.get("event") == "outcome" and ev.get("case_id") in by_id:
+                done.add(ev["case_id"])
+                ctx.emit(case_record(by_id[ev["case_id"]], ev["outcome"], started))
+            elif ev.get("event") == "died":
+                died = ev
+        todo = [c for c in todo if c.case_id not in done]
+        if died is not None and todo:
+            where = _read_marker(marker)
+            for case in culprits(where, todo):
+                reason = f"{died['reason']} while running {where or 'its group'}"
+                ctx.emit(case_record(case, {"status": "failed", "reason": reason}, started))
+                todo.remove(case)
+        elif todo:  # the worker answered "done" without some outcomes: never lose them
+            for case in todo:
+                ctx.emit(case_record(case, {"status": "failed",
+                                            "reason": "the worker gave no outcome"}, started))
+            todo = []
+    marker.unlink(missing_ok=True)
+    return worker
 
 
 class LocalExecutor(Executor):
-    """Worker processes on this machine, one environment group after another."""
+    """Worker processes on this machine, one comparison group after another (a worker is
+    reused while the next group needs the same environment)."""
 
     name = "local"
 
     def run(self, cases: list[Case], ctx: RunContext) -> None:
-        for group in env_groups(cases, ctx.out_dir):
-            run_in_workers(group, ctx)
+        worker, env_now = None, None
+        try:
+            for env, group in worker_groups(cases, ctx.out_dir):
+                if worker is not None and env != env_now:
+                    worker.close()
+                    worker = None
+                worker, env_now = run_in_workers(group, env, ctx, worker), env
+        finally:
+            if worker is not None:
+                worker.close()
 
 
 #: executor name -> "module:Class", imported on first use (Ray is an optional extra).

@@ -56,7 +56,8 @@ class ModelSubject(sj.Subject):
             return models.build_model(preset, act, case.dtype, case.device, self.seed)
 
         self.model = model(case.spec)
-        self.relu_model = model(case.baseline().spec) if case.activation != "relu" else None
+        self.relu_model = (self.once(("relu_model", be.name), lambda: model(case.baseline().spec))
+                           if case.activation != "relu" else None)
         train = case.pass_kind.has_backward
         step = models.PASSES[case.pass_]
         self.shapes = self.model.activation_shapes()
@@ -64,8 +65,11 @@ class ModelSubject(sj.Subject):
         what = "training step (lr 0)" if train else "inference forward"
         self.main = StepPass(step(self.model), f"{preset} {what}; activation at "
                              f"{len(self.model.sites)} call sites: {sites}")
+        relu_key = f"relu_model:{be.name}"
         if self.relu_model is not None:
-            self.companions["relu"] = StepPass(step(self.relu_model), "")
+            self.share("relu", relu_key, lambda: StepPass(step(self.relu_model), ""))
+        else:  # the ReLU model is its backend's baseline for the rest of its group
+            self.shared["case"] = relu_key
         self.companions["activation"] = self.model.activation_alone(train, self.seed + 1)
         # the error check runs on the kernel the model used at its first shape
         self.act_shape = next(iter(self.shapes))

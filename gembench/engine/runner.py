@@ -1,8 +1,8 @@
 """The runner: suite -> cases -> worker processes -> results file (-> report).
 
-Cases are grouped by the environment their worker needs; each group runs in a worker process,
-so a crash, hang or out-of-memory in one case is recorded as that case's failure and the run
-goes on in a fresh worker.
+Each comparison group (the cases of one setting) is measured by one worker process, its cases
+timed together; a crash, hang or out-of-memory in one case is recorded as that case's failure
+and the rest of its group is measured again in a fresh worker.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import os
 import selectors
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -85,36 +87,58 @@ class Worker:
         )
         self.sel = selectors.DefaultSelector()
         assert self.proc.stdout is not None
-        self.sel.register(self.proc.stdout, selectors.EVENT_READ)
+        self.fd = self.proc.stdout.fileno()
+        self.sel.register(self.fd, selectors.EVENT_READ)
+        self.buf = b""  # bytes read from the pipe but not yet returned (a group sends many lines)
         hello = self._read(_STARTUP_TIMEOUT_S)
         if hello is None or not hello.get("ready"):
             self.close()
             raise RuntimeError(f"worker did not start (see {log})")
 
     def _read(self, timeout: float) -> dict[str, Any] | None:
-        assert self.proc.stdout is not None
-        if not self.sel.select(timeout):
-            return None
-        line = self.proc.stdout.readline()
-        return json.loads(line) if line else {}
+        """The next JSON line; None after ``timeout`` seconds of silence; {} at end of file.
+        Reads the pipe's raw bytes (a buffered ``readline`` would hide lines already read from
+        the selector)."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.sel.select(left):
+                return None
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                return {}
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return json.loads(line)
 
-    def run(self, case: Case, timing: Timing, seed: int,
-            profile_dir: str | None = None) -> dict[str, Any]:
+    def run_group(self, cases: list[Case], timings: list[Timing], seed: int,
+                  profile_dir: str | None = None, marker: str | None = None
+                  ) -> Iterator[dict[str, Any]]:
+        """Send one comparison group; yield the worker's events (``built``, ``round``,
+        ``outcome``) until ``done``, or one ``{"event": "died", "reason": ...}`` when the worker
+        crashed or went silent for longer than the group's ``timeout_s`` (it is then closed)."""
         assert self.proc.stdin is not None
-        msg = {"case": case.to_dict(), "timing": asdict(timing), "seed": seed,
-               "profile_dir": profile_dir}
+        msg = {"group": [c.to_dict() for c in cases], "timings": [asdict(t) for t in timings],
+               "seed": seed, "profile_dir": profile_dir, "marker": marker}
+        timeout = max(t.timeout_s for t in timings)
         try:
             self.proc.stdin.write(json.dumps(msg) + "\n")
             self.proc.stdin.flush()
         except BrokenPipeError:
-            return self._died()
-        reply = self._read(timing.timeout_s)
-        if reply is None:
-            self.close()
-            return {"status": "failed", "reason": f"timed out after {timing.timeout_s:g} s"}
-        if not reply:
-            return self._died()
-        return reply
+            yield {"event": "died", **self._died()}
+            return
+        while True:
+            reply = self._read(timeout)
+            if reply is None:
+                self.close()
+                yield {"event": "died", "reason": f"timed out after {timeout:g} s"}
+                return
+            if not reply:
+                yield {"event": "died", **self._died()}
+                return
+            if reply.get("event") == "done":
+                return
+            yield reply
 
     def _died(self) -> dict[str, Any]:
         code = self.proc.wait(timeout=30)

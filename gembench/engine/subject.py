@@ -46,6 +46,8 @@ class SubjectArgs:
     case: Case
     timing: Timing
     seed: int
+    #: what the subjects of one comparison group share (inputs, baselines), built once
+    memo: dict[Any, Any] | None = None
 
 
 def make_inputs(be: Backend, case: Case, seed: int,
@@ -137,13 +139,43 @@ class Subject:
         self.kern = self.be.build(self.case.spec, dtype=self.case.dtype, device=self.case.device)
         self.build_s = time.perf_counter() - t0
         self.companions: dict[str, TimedPass | Callable[[], Any]] = {}
+        #: callable name -> the name it has in the group's rounds, for callables that several
+        #: cases of a comparison group share (a backend's ReLU, the anchor, the copy)
+        self.shared: dict[str, str] = {}
+        self.memo: dict[Any, Any] = {} if args.memo is None else args.memo
+
+    def once(self, key: Any, build: Callable[[], Any]) -> Any:
+        """``build()``, made once per comparison group (per subject outside a group)."""
+        if key not in self.memo:
+            self.memo[key] = build()
+        return self.memo[key]
 
     def build_relu(self) -> Kernel | None:
         """The backend's ReLU kernel (None for a ReLU case: it is its own baseline)."""
         if self.case.activation == "relu":
             return None
-        return self.be.build(self.case.baseline().spec, dtype=self.case.dtype,
-                             device=self.case.device)
+        return self.once(("relu_kernel", self.be.name), lambda: self.be.build(
+            self.case.baseline().spec, dtype=self.case.dtype, device=self.case.device))
+
+    def share(self, name: str, key: str, build: Callable[[], Any]) -> None:
+        """Add the companion ``name``, shared in a group as ``key`` (built once)."""
+        self.companions[name] = self.once(("companion", key), build)
+        self.shared[name] = key
+
+    def group_names(self) -> dict[str, str]:
+        """Each of :meth:`timed`'s names -> its name in the group's rounds (the case id for
+        what only this case times)."""
+        own = self.case.case_id
+        names = {}
+        for name in self.timed():
+            base, _, sub = name.partition("/")
+            key = self.shared.get(base) or (own if base == "case" else f"{own}:{base}")
+            names[name] = f"{key}/{sub}" if sub else key
+        return names
+
+    def baselines(self) -> list[str]:
+        """The names this case's ratios divide by (its busy figure covers them too)."""
+        return [n for n in ("relu", "anchor", "copy") if n in self.companions]
 
     def timed(self) -> dict[str, Callable[[], Any]]:
         """Every callable of the rounds, ``case`` first (and ``NAME/forward`` for passes timed

@@ -147,6 +147,7 @@ class Interleaved:
     stop_reason: str
     elapsed_s: float
     busy: Busy | None = None
+    retries: int = 0  # re-timings made because the machine was busy
 
     def stats(self, name: str) -> Stats:
         return Stats.from_samples(self.samples[name], self.numbers[name])
@@ -162,15 +163,63 @@ class Interleaved:
     def __contains__(self, name: str) -> bool:
         return name in self.samples
 
+    def view(self, names: dict[str, str], busy: Busy | None = None) -> Interleaved:
+        """The rounds seen by one case of a group: ``names`` maps the case's own callable
+        names ("case", "relu", ...) to the group's; ``busy`` is the case's own figure."""
+        return Interleaved({k: self.samples[g] for k, g in names.items()},
+                           {k: self.numbers[g] for k, g in names.items()},
+                           self.stop_reason, self.elapsed_s, busy, self.retries)
+
+
+@dataclass
+class RoundPlan:
+    """How :func:`interleaved` orders, stops and reports its rounds (defaults: the single-case
+    policy: rotating order, precision judged on ``main``'s own samples).
+
+    ``pairs``: ``(numerator, denominator)`` names whose per-round ratio the precision target
+    judges (every pair must meet it); ``shuffle``: each round visits the callables in a fresh
+    random order from this seed (randomised interleaving) instead of rotating; ``on_visit(name)``
+    runs before each timed visit, ``after_visit(name)`` after it, ``on_round(r)`` after round
+    ``r``; ``budget_s`` overrides the policy's budget (a group spends its cases' budgets together).
+    """
+
+    pairs: tuple[tuple[str, str], ...] = ()
+    shuffle: int | None = None
+    on_visit: Callable[[str], None] | None = None
+    after_visit: Callable[[str], None] | None = None
+    on_round: Callable[[int], None] | None = None
+    budget_s: float | None = None
+
+
+def _order(names: list[str], r: int, rng: np.random.Generator | None) -> list[str]:
+    if rng is None:
+        return names[r % len(names):] + names[: r % len(names)]
+    return [names[i] for i in rng.permutation(len(names))]
+
+
+def _precise(samples: dict[str, list[float]], main: str, plan: RoundPlan,
+             target: float) -> bool:
+    """Whether the figure users read meets the precision target: every pair's per-round ratio
+    (or, without pairs, ``main``'s own samples) has IQR/median <= ``target``."""
+    series = [np.asarray(samples[a]) / np.asarray(samples[b]) for a, b in plan.pairs] \
+        or [np.asarray(samples[main])]
+    for s in series:
+        q1, med, q3 = np.percentile(s, [25, 50, 75])
+        if not (med > 0 and (q3 - q1) / med <= target):
+            return False
+    return True
+
 
 def interleaved(fns: dict[str, Callable[[], Any]], clock: Any, timing: Timing, main: str,
-                monitor: Any = None) -> Interleaved:
-    """Time every callable round by round, in rotating order.
+                monitor: Any = None, plan: RoundPlan | None = None) -> Interleaved:
+    """Time every callable round by round (rotating or shuffled order, see :class:`RoundPlan`).
 
-    Stops when ``main`` has at least ``min_samples`` samples and either its relative IQR is
-    below ``target_precision`` or the budget is spent; or at ``max_samples``. ``monitor``
-    (a :class:`gembench.engine.busy.BusyMonitor`) watches the rounds.
+    Stops when ``main`` has at least ``min_samples`` samples and either the precision target is
+    met (:func:`_precise`) or the budget is spent; or at ``max_samples``. ``monitor`` (a
+    :class:`gembench.engine.busy.BusyMonitor`) watches the rounds.
     """
+    plan = plan or RoundPlan()
+    budget = timing.budget_s if plan.budget_s is None else plan.budget_s
     for fn in fns.values():
         for _ in range(timing.warmup):
             fn()
@@ -179,20 +228,26 @@ def interleaved(fns: dict[str, Callable[[], Any]], clock: Any, timing: Timing, m
     numbers = {k: n for k, (n, _w) in calibrated.items()}
     samples: dict[str, list[float]] = {k: [] for k in fns}
     names = list(fns)
+    rng = None if plan.shuffle is None else np.random.default_rng(plan.shuffle)
     if monitor is not None:
         monitor.start()
     t_start = time.perf_counter()
     stop_reason = "max_samples"
     for r in range(timing.max_samples):
-        for k in names[r % len(names):] + names[: r % len(names)]:
+        for k in _order(names, r, rng):
+            if plan.on_visit:
+                plan.on_visit(k)
             clock.prepare(fns[k], calibrated[k][1])
             samples[k].append(clock.time_block(fns[k], numbers[k]))
+            if plan.after_visit:
+                plan.after_visit(k)
+        if plan.on_round:
+            plan.on_round(r)
         if len(samples[main]) >= timing.min_samples:
-            if time.perf_counter() - t_start >= timing.budget_s:
+            if time.perf_counter() - t_start >= budget:
                 stop_reason = "budget"
                 break
-            q1, med, q3 = np.percentile(samples[main], [25, 50, 75])
-            if med > 0 and (q3 - q1) / med <= timing.target_precision:
+            if _precise(samples, main, plan, timing.target_precision):
                 stop_reason = "precision"
                 break
     elapsed = time.perf_counter() - t_start
@@ -230,5 +285,5 @@ def cuda_graphed(fns: dict[str, Callable[[], Any]]) -> tuple[dict[str, Callable[
     return out, note
 
 
-__all__ = ["CpuClock", "CudaClock", "Interleaved", "calibrate", "cuda_graphed", "interleaved",
-           "summarize"]
+__all__ = ["CpuClock", "CudaClock", "Interleaved", "RoundPlan", "calibrate", "cuda_graphed",
+           "interleaved", "summarize"]

@@ -114,6 +114,13 @@ class TimingRecord(Stats):
     cuda_graphs: str | None = doc("what CUDA-graph replay did (`timing.cuda_graphs`)")
     derived_from: str | None = doc("how the statistics were derived when not timed directly "
                                    "(`forward_backward - forward`)")
+    group_id: str | None = doc("the comparison group's timing: every case with this id was "
+                               "timed in the same rounds, sample i of each in round i, so any "
+                               "two of them have a direct per-round ratio")
+    group_callables: int | None = doc("callables timed in each round of the group (its cases "
+                                      "and the baselines they share)")
+    order: str | None = doc("`shuffled`: each round visits the callables in a fresh random "
+                            "order; `rotating`: the order rotates by one each round")
 
 
 @dataclass(kw_only=True)
@@ -235,6 +242,10 @@ class Outcome(Record):
     derived: Derived | None = doc("figures derived from the timing")
     block: Block | None = doc("block contexts")
     machine_busy: bool | None = doc("other processes used the CPU while timed (see busy)")
+    anomalies: list[str] | None = doc("what makes the figure suspect (`code: explanation`): a "
+                                      "baseline slower than the case, a ratio below 0.5x ReLU, "
+                                      "bimodal samples, drift between the first and last "
+                                      "rounds; reports never pick such a case as the best")
     busy: Busy | None = doc("figures on other work while timed")
     backend_info: dict[str, Any] | None = doc("the kernel's own facts (ONNX Runtime nodes, "
                                               "Triton block size, compile graphs)")
