@@ -263,7 +263,8 @@ class _CompileBackendBase(TorchBackend):
         reset()
 
     def build(self, spec: Activation, dtype: str, device: str) -> Kernel:
-        return CompileKernel(self._inner(spec, dtype, device), self.name)
+        inner = BASELINE_INNER.get(spec.name, self._inner)
+        return CompileKernel(inner(spec, dtype, device), self.name)
 
 
 _COMPILER_PROBLEM: dict[str, str | None] = {}  # device type -> why inductor cannot compile
@@ -284,6 +285,13 @@ def _compiler_problem(kind: str) -> str | None:
     except Exception as exc:
         return f"inductor cannot compile for {kind}: {exc}"
     return None
+
+
+#: the baseline's fastest correct form under torch.compile: inductor's own ReLU backward
+#: (``threshold_backward``) selects on a bool mask, which costs 10-16x eager ReLU forward+
+#: backward on the project's CPU build; the autograd.Function with the branch-free derivative
+#: ``sign(relu(x))`` does not, so every compiled "x ReLU" divides by a ReLU at its best.
+BASELINE_INNER: dict[str, type[AutogradKernel]] = {"relu": FusedKernel}
 
 
 class CompileBackend(_CompileBackendBase):

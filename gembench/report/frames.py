@@ -19,7 +19,7 @@ import pandas as pd
 from gembench.plan.cases import PASSES
 from gembench.report.fmt import shape_text
 from gembench.results import CaseRecord
-from gembench.results.best_relu import best_relu_ratios
+from gembench.results.best_relu import best_relu_ratios, direct
 from gembench.results.records import RatioStats, Stats
 
 #: a setting: cases that share all of these are compared with each other (the fastest ReLU is
@@ -38,7 +38,7 @@ COLUMNS = [
     "busy", "median", "iqr", "q1", "q3", "ratio", "ratio_q1", "ratio_q3", "relu_median",
     "copy_median", "bandwidth_fraction", "saved_ratio", "saved_bytes", "forward_eps",
     "backward_eps", "forward_tol", "backward_tol", "block_median", "share", "share_q1",
-    "share_q3", "activation_median", "recheck_ok", "other_cores",
+    "share_q3", "activation_median", "recheck_ok", "other_cores", "anomalies",
 ]
 
 
@@ -82,6 +82,7 @@ def case_row(c: CaseRecord) -> dict[str, Any]:
         "activation_median": _stat(blk and blk.activation, "median"),
         "recheck_ok": None if err is None or err.recheck is None else bool(err.recheck.ok),
         "other_cores": num(c.busy and c.busy.other_cores),
+        "anomalies": "; ".join(c.anomalies or []),
     }
 
 
@@ -159,8 +160,10 @@ def pairwise_ratio_quartiles(num_s: Sequence[float], den: Sequence[float]) -> tu
 
 def cost_frame(cases: list[CaseRecord]) -> pd.DataFrame:
     """:func:`case_frame` plus the ratio to the fastest ReLU of the setting: ``best_backend``,
-    ``best_median``, ``cross``, ``cross_q1``, ``cross_q3`` and ``chain``.
+    ``best_median``, ``cross``, ``cross_q1``, ``cross_q3``, ``chain`` and ``direct``.
 
+    Where the case and the fastest ReLU were timed in the same rounds of one comparison group
+    the ratio is direct, round by round (``direct`` True).
     Where the cases were timed with the anchor ReLU (torch eager ``torch.relu`` in the same
     rounds), the fastest ReLU is the ReLU case with the lowest per-round ratio to the anchor and
     the ratio is the same-round chain case/anchor × anchor/best
@@ -175,6 +178,7 @@ def cost_frame(cases: list[CaseRecord]) -> pd.DataFrame:
     for col in ("best_median", "cross", "cross_q1", "cross_q3"):
         df[col] = math.nan
     df["chain"] = False
+    df["direct"] = False
     if df.empty:
         return df
     for _, group in df.groupby(SETTING, sort=False, dropna=False):
@@ -186,13 +190,19 @@ def cost_frame(cases: list[CaseRecord]) -> pd.DataFrame:
                 b_timing = records[via.best_case_id].timing
                 r = via.ratio
                 df.loc[idx, ["best_backend"]] = via.best_backend
-                df.loc[idx, ["best_median", "cross", "cross_q1", "cross_q3", "chain"]] = [
-                    b_timing.median if b_timing else math.nan, r.median, num(r.q1), num(r.q3),
-                    True]
+                df.loc[idx, ["best_median", "cross", "cross_q1", "cross_q3", "chain",
+                             "direct"]] = [b_timing.median if b_timing else math.nan, r.median,
+                                           num(r.q1), num(r.q3), not via.direct, via.direct]
                 continue
             if best is None:
                 continue
             best_be, (b_med, b_samples, b_q1, b_q3) = best
+            same = _direct_to(rec, group, best_be, records)
+            if same is not None:
+                df.loc[idx, ["best_backend"]] = best_be
+                df.loc[idx, ["best_median", "cross", "cross_q1", "cross_q3", "direct"]] = [
+                    b_med, same.median, num(same.q1), num(same.q3), True]
+                continue
             samples = (rec.timing.samples if rec.timing else None) or []
             if len(samples) >= 2 and len(b_samples) >= 2:
                 q1, q3 = pairwise_ratio_quartiles(samples, b_samples)
@@ -202,6 +212,18 @@ def cost_frame(cases: list[CaseRecord]) -> pd.DataFrame:
             df.loc[idx, ["best_median", "cross", "cross_q1", "cross_q3"]] = [
                 b_med, row["median"] / b_med, q1, q3]
     return df
+
+
+def _direct_to(rec: CaseRecord, group: pd.DataFrame, backend: str,
+               records: dict[str, CaseRecord]) -> RatioStats | None:
+    """The per-round ratio of ``rec`` to ``backend``'s ReLU case of the same setting, where
+    both were timed in the same rounds of one comparison group."""
+    relu = group[(group["activation"] == "relu") & (group["backend"] == backend)]
+    for cid in relu["case_id"]:
+        same = direct(rec, records[cid])
+        if same is not None:
+            return same
+    return None
 
 
 def pass_order(values: Iterable[Any]) -> list[str]:

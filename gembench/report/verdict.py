@@ -95,6 +95,7 @@ class Verdict:
     blocks: list[BlockRow] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
+    anomalies: list[str] = field(default_factory=list)
     interval: str = "q1–q3 of sample-pair ratios"
 
     @property
@@ -141,10 +142,11 @@ def _saved(costs: pd.DataFrame, r: Any) -> float:
 
 def _best_per_label(sub: pd.DataFrame) -> pd.DataFrame:
     """The row with the lowest ratio to the fastest ReLU per activation label, among the cases
-    measured on a quiet machine when there are any (a busy case's ratio is no evidence that
-    its implementation is the best; it is still named among the busy cases)."""
+    measured on a quiet machine and without anomaly flags when there are any (a busy or
+    suspect case's ratio is no evidence that its implementation is the best; it is still named
+    among the busy or suspect cases)."""
     sub = sub[np.isfinite(sub["cross"].astype(float))]
-    sub = sub.assign(_busy=sub["busy"].astype(bool))
+    sub = sub.assign(_busy=sub["busy"].astype(bool) | (sub["anomalies"].fillna("") != ""))
     best = sub.sort_values(["_busy", "cross"], kind="stable").groupby("label", sort=False).head(1)
     return best.drop(columns="_busy")
 
@@ -159,10 +161,20 @@ def build_verdict(cases: list[CaseRecord], costs: pd.DataFrame | None = None) ->
     busy = frame[frame["busy"].astype(bool)].sort_values("case_id")
     out.busy = [cid + (f" ({cores:.1f} other cores busy)" if np.isfinite(cores) else "")
                 for cid, cores in zip(busy["case_id"], busy["other_cores"])]
+    odd = frame[frame["anomalies"].fillna("") != ""].sort_values("case_id")
+    out.anomalies = [f"{cid} ({text.split(':')[0]})" for cid, text in
+                     zip(odd["case_id"], odd["anomalies"])]
     if costs.empty:
         return out
     chained = costs["chain"].astype(bool)
-    if chained.all():
+    same_round = costs["direct"].astype(bool) if "direct" in costs else chained & False
+    if same_round.all():
+        out.interval = ("quartiles of the per-round ratio case/fastest ReLU, both timed in the "
+                        "same rounds of their comparison group")
+    elif (same_round | chained).all():
+        out.interval = ("quartiles of the per-round ratio to the fastest ReLU (same rounds), or "
+                        "of the same-round chain through the anchor ReLU")
+    elif chained.all():
         out.interval = ("quartiles of the same-round chain case/anchor ReLU × anchor/fastest "
                         "ReLU")
     elif chained.any():
@@ -258,7 +270,9 @@ def sentences(v: Verdict) -> list[str]:
 def problems(v: Verdict, limit: int | None = None) -> list[str]:
     """Failed and busy cases, named (up to ``limit`` each, the rest counted)."""
     out = []
-    for what, ids in (("failed", v.failed), ("measured on a busy machine", v.busy)):
+    for what, ids in (("failed", v.failed), ("measured on a busy machine", v.busy),
+                      ("flagged as suspect (anomalies; never taken as the best)",
+                       v.anomalies)):
         if not ids:
             continue
         shown = ids if limit is None else ids[:limit]

@@ -1,4 +1,9 @@
-"""“× best ReLU on this device”, chained through the anchor ReLU timed in the same rounds.
+"""“× best ReLU on this device”: a direct same-round ratio within a comparison group, else a
+chain through the anchor ReLU.
+
+Cases timed in one comparison group (the same ``timing.group_id``) share every round: the
+ratio is then direct, case / best ReLU round by round. For older files (or cases of different
+groups, e.g. a group re-timed after a resume) the chain below is used.
 
 Every elementwise case is timed round by round with the anchor (torch eager ``torch.relu`` on
 the same device, dtype, shape, pass and cache state), and so is every backend's ReLU. For a
@@ -58,11 +63,32 @@ def setting(rec: CaseRecord) -> tuple[object, ...]:
 
 @dataclass(frozen=True)
 class BestRelu:
-    """“× best ReLU” of one case: the chained ratio and which ReLU case was the best."""
+    """“× best ReLU” of one case: the ratio, which ReLU case was the best, and whether the
+    ratio is direct (same rounds) or chained through the anchor."""
 
     ratio: RatioStats
     best_case_id: str
     best_backend: str
+    direct: bool = False
+
+
+def direct(c: CaseRecord, b: CaseRecord) -> RatioStats | None:
+    """Per-round ``c / b`` when both were timed in the same rounds of one group."""
+    tc, tb = c.timing, b.timing
+    if (tc is None or tb is None or not tc.group_id or tc.group_id != tb.group_id
+            or not tc.samples or not tb.samples or len(tc.samples) != len(tb.samples)):
+        return None
+    return RatioStats.per_round(tc.samples, tb.samples)
+
+
+def _better(c: CaseRecord, than: CaseRecord | None, per_round: dict[str, np.ndarray]) -> bool:
+    """A quiet ReLU beats a busy one; then the lower median ratio to the anchor wins."""
+    if than is None:
+        return True
+    busy_c, busy_t = bool(c.machine_busy), bool(than.machine_busy)
+    if busy_c != busy_t:
+        return busy_t
+    return bool(np.median(per_round[c.case_id]) < np.median(per_round[than.case_id]))
 
 
 def best_relu_ratios(cases: list[CaseRecord]) -> dict[str, BestRelu]:
@@ -75,17 +101,19 @@ def best_relu_ratios(cases: list[CaseRecord]) -> dict[str, BestRelu]:
         if c.activation != "relu" or c.case_id not in per_round:
             continue
         key = setting(c)
-        if key not in best or (np.median(per_round[c.case_id])
-                               < np.median(per_round[best[key].case_id])):
+        if c.anomalies:  # a suspect ReLU is never the baseline of the others
+            continue
+        if _better(c, best.get(key), per_round):
             best[key] = c
     out: dict[str, BestRelu] = {}
     for c in cases:
         b = best.get(setting(c))
         if b is None or c.case_id not in per_round:
             continue
-        out[c.case_id] = BestRelu(chain(per_round[c.case_id], 1.0 / per_round[b.case_id]),
-                                  b.case_id, b.backend)
+        same = direct(c, b)
+        ratio = same or chain(per_round[c.case_id], 1.0 / per_round[b.case_id])
+        out[c.case_id] = BestRelu(ratio, b.case_id, b.backend, same is not None)
     return out
 
 
-__all__ = ["BestRelu", "best_relu_ratios", "chain"]
+__all__ = ["BestRelu", "best_relu_ratios", "chain", "direct"]
