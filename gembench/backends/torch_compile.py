@@ -44,7 +44,7 @@ from gembench.activations.catalog import Activation
 from gembench.backends.base import Availability, Kernel
 from gembench.backends.torch_common import TorchBackend
 from gembench.backends.torch_eager import AutogradKernel, EagerKernel
-from gembench.backends.torch_fused import FusedKernel
+from gembench.backends.torch_fused import BranchFreeFusedKernel
 
 # Dynamo's own refusals to recompile (error_on_recompile; recompile limit hit under fullgraph).
 _REFUSED: tuple[type[BaseException], ...] = tuple(
@@ -291,7 +291,7 @@ def _compiler_problem(kind: str) -> str | None:
 #: (``threshold_backward``) selects on a bool mask, which costs 10-16x eager ReLU forward+
 #: backward on the project's CPU build; the autograd.Function with the branch-free derivative
 #: ``sign(relu(x))`` does not, so every compiled "x ReLU" divides by a ReLU at its best.
-BASELINE_INNER: dict[str, type[AutogradKernel]] = {"relu": FusedKernel}
+BASELINE_INNER: dict[str, type[AutogradKernel]] = {"relu": BranchFreeFusedKernel}
 
 
 class CompileBackend(_CompileBackendBase):
@@ -309,4 +309,4 @@ class CompileFusedBackend(_CompileBackendBase):
         "torch_fused autograd.Function (analytic backward) under torch.compile; AOTAutograd "
         "re-partitions it and saves x or less"
     )
-    _inner = FusedKernel
+    _inner = BranchFreeFusedKernel

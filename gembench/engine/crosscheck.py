@@ -45,6 +45,15 @@ class Row:
     file_s: float | None = None
     ratio: float | None = None  # gembench / torch.utils.benchmark: median per-pair ratio
     spread: float | None = None  # the per-pair ratios' (q3 - q1) / median
+    x_relu: float | None = None  # gembench's "x ReLU" (the file's, else its rounds' now)
+    x_relu_tub: float | None = None  # torch.utils.benchmark: case / ReLU, alternating
+
+    @property
+    def x_relu_deviation(self) -> float | None:
+        """gembench's "x ReLU" over torch.utils.benchmark's, minus 1."""
+        if self.x_relu and self.x_relu_tub:
+            return self.x_relu / self.x_relu_tub - 1.0
+        return None
 
     @property
     def drift(self) -> float | None:
@@ -80,12 +89,22 @@ def time_one(case: Case, min_run_time: float, repeats: int = 6,
         t = benchmark.Timer("fn()", globals={"fn": fn}, num_threads=case.threads)
         return t.blocked_autorange(min_run_time=min_run_time).median
 
+    def tub_pass(p: Any) -> float:
+        return tub(p.run) - (tub(p.subtract) if p.subtract else 0.0)
+
+    relu = subject.companions.get("relu")
+    ratios: dict[str, list[float]] = {"ours": [], "tub": []}
+
     def tub_case() -> float:
-        main = subject.main
-        return tub(main.run) - (tub(main.subtract) if main.subtract else 0.0)
+        t = tub_pass(subject.main)
+        if relu is not None:  # the same window times the backend's ReLU right after
+            ratios["tub"].append(t / tub_pass(relu))
+        return t
 
     def ours() -> float:
         res = interleaved(subject.timed(), clock, timing, "case")
+        if relu is not None:
+            ratios["ours"].append(subject.ratio(res, "case", "relu").median)
         return subject.stats(res, "case").median
 
     got: dict[str, list[float]] = {"gembench_s": [], "torch_benchmark_s": []}
@@ -97,6 +116,9 @@ def time_one(case: Case, min_run_time: float, repeats: int = 6,
     pairs = np.array(got["gembench_s"]) / np.array(got["torch_benchmark_s"])
     q1, med, q3 = np.percentile(pairs, [25, 50, 75])
     out["ratio"], out["spread"] = float(med), float((q3 - q1) / med)
+    if relu is not None:
+        out["x_relu"] = float(np.median(ratios["ours"]))
+        out["x_relu_tub"] = float(np.median(ratios["tub"]))
     return out
 
 
@@ -116,15 +138,16 @@ def _in_fresh_process(case: Case, min_run_time: float, repeats: int,
     return json.loads(lines[-1])
 
 
-def _cases(results: Path | None, filter_expr: str | None) -> list[tuple[Case, float | None]]:
-    """(case, gembench hot median or None to measure) to cross-check."""
+def _cases(results: Path | None, filter_expr: str | None
+           ) -> list[tuple[Case, float | None, float | None]]:
+    """(case, the file's hot median and "x ReLU", or None to measure) to cross-check."""
     from gembench.engine.runner import matches
 
     if results is None:
         from gembench.plan.suite import parse_suite
 
-        pairs: list[tuple[Case, float | None]] = [
-            (c, None) for c in parse_suite(BUILTIN).cases
+        pairs: list[tuple[Case, float | None, float | None]] = [
+            (c, None, None) for c in parse_suite(BUILTIN).cases
             if not (c.context != "elementwise" or c.backend == "triton")]
     else:
         from gembench.results import load_run
@@ -137,8 +160,10 @@ def _cases(results: Path | None, filter_expr: str | None) -> list[tuple[Case, fl
             ident = {k: v for k, v in rec.to_json().items() if k in fields}
             ident["pass_"], ident["shape"] = rec.pass_, tuple(rec.shape)
             ident["preset"] = rec.preset or ""
-            pairs.append((Case(**ident), rec.timing.median))
-    return [(c, m) for c, m in pairs if matches(c, filter_expr)]
+            rr = rec.timing.ratio_to_relu
+            pairs.append((Case(**ident), rec.timing.median,
+                          rr.median if rr is not None and rec.activation != "relu" else None))
+    return [p for p in pairs if matches(p[0], filter_expr)]
 
 
 def crosscheck(results: Path | None = None, filter_expr: str | None = None,
@@ -150,11 +175,12 @@ def crosscheck(results: Path | None = None, filter_expr: str | None = None,
                           "re-time" if filter_expr else f"crosscheck: {where}; nothing to re-time")
     rows = []
     with tempfile.TemporaryDirectory(prefix="gembench-crosscheck-") as tmp:
-        for case, median in pairs:
+        for case, median, x_relu in pairs:
             got = _in_fresh_process(case, min_run_time, repeats, Path(tmp))
             row = Row(case.case_id, got.get("gembench_s"), got.get("torch_benchmark_s"),
                       got.get("note", ""), file_s=median, ratio=got.get("ratio"),
-                      spread=got.get("spread"))
+                      spread=got.get("spread"), x_relu=x_relu or got.get("x_relu"),
+                      x_relu_tub=got.get("x_relu_tub"))
             rows.append(row)
             if progress:
                 print(f"  {row.case_id}: {row.ratio or row.note}", file=sys.stderr)
@@ -168,6 +194,11 @@ def summary(rows: list[Row]) -> dict[str, float]:
         return {"cases": 0}
     out = {"cases": int(dev.size), "median_deviation": float(np.median(dev)),
            "worst_deviation": float(dev.max())}
+    xr = np.abs(np.array([d for r in rows if (d := r.x_relu_deviation) is not None]))
+    if xr.size:
+        out["x_relu_cases"] = int(xr.size)
+        out["x_relu_median_deviation"] = float(np.median(xr))
+        out["x_relu_worst_deviation"] = float(xr.max())
     drift = np.abs(np.array([r.drift for r in rows if r.drift is not None]) - 1.0)
     if drift.size:
         out["median_drift"], out["worst_drift"] = float(np.median(drift)), float(drift.max())
@@ -186,10 +217,10 @@ def main(results: str | None = None, filter_expr: str | None = None,
         return 2
     print(tabulate([[r.case_id, r.gembench_s and r.gembench_s * 1e3,
                      r.torch_benchmark_s and r.torch_benchmark_s * 1e3, r.ratio,
-                     r.spread, r.file_s and r.file_s * 1e3, r.drift, r.note] for r in rows],
-                   headers=["case", "gembench ms", "torch.utils.benchmark ms",
-                            "gembench / tub", "pair IQR / median", "in file ms", "file / now",
-                            "note"],
+                     r.spread, r.file_s and r.file_s * 1e3, r.drift, r.x_relu, r.x_relu_tub,
+                     r.note] for r in rows],
+                   headers=["case", "gembench ms", "tub ms", "gembench / tub", "pair IQR / med",
+                            "in file ms", "file / now", "x ReLU", "x ReLU (tub)", "note"],
                    floatfmt=".4g"))
     s = summary(rows)
     if s["cases"]:
@@ -197,6 +228,11 @@ def main(results: str | None = None, filter_expr: str | None = None,
               f"per-pair ratio per case; over the cases: median "
               f"|gembench / tub - 1| = {s['median_deviation']:.1%}, worst = "
               f"{s['worst_deviation']:.1%}")
+        if "x_relu_cases" in s:
+            src = "the results file's" if results else "gembench's rounds'"
+            print(f"\"x ReLU\" ({src}) against torch.utils.benchmark's case / ReLU: median "
+                  f"|deviation| {s['x_relu_median_deviation']:.1%}, worst "
+                  f"{s['x_relu_worst_deviation']:.1%} over {s['x_relu_cases']} cases")
         if "median_drift" in s:
             print(f"the results file against gembench now (the machine's drift, not the "
                   f"method's error): median {s['median_drift']:.1%}, worst "

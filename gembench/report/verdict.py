@@ -146,7 +146,8 @@ def _best_per_label(sub: pd.DataFrame) -> pd.DataFrame:
     suspect case's ratio is no evidence that its implementation is the best; it is still named
     among the busy or suspect cases)."""
     sub = sub[np.isfinite(sub["cross"].astype(float))]
-    sub = sub.assign(_busy=sub["busy"].astype(bool) | (sub["anomalies"].fillna("") != ""))
+    odd = sub["anomalies"].fillna("") != "" if "anomalies" in sub else False
+    sub = sub.assign(_busy=sub["busy"].astype(bool) | odd)
     best = sub.sort_values(["_busy", "cross"], kind="stable").groupby("label", sort=False).head(1)
     return best.drop(columns="_busy")
 
