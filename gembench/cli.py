@@ -181,7 +181,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from gembench.results import ResultsError
 
     try:
-        return run_compare(args.base, args.new, args.threshold, args.alpha)
+        return run_compare(args.base, args.new, args.threshold, args.alpha,
+                           metric=args.metric, show_all=args.all)
     except (CompareError, ResultsError) as exc:
         raise UserError(str(exc)) from None
 
@@ -302,12 +303,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="compare two runs case by case; exit 1 on a regression")
     p.add_argument("base", help="BASE results file or run directory")
     p.add_argument("new", help="NEW results file or run directory")
-    p.add_argument("--threshold", default="10%",
-                   help="smallest slowdown of a median that can count as a regression "
-                        "(default 10%%)")
-    p.add_argument("--alpha", type=float, default=0.01,
-                   help="significance level of the one-sided Mann-Whitney U test on the raw "
-                        "samples (default 0.01)")
+    p.add_argument("--metric", default="anchor", choices=["anchor", "relu", "time"],
+                   help="figure compared: per-round ratio to the anchor ReLU (default), to the "
+                        "backend's ReLU, or raw time (carries the machine's drift)")
+    p.add_argument("--threshold", default="5%",
+                   help="smallest slowdown that can count as a regression (default 5%%)")
+    p.add_argument("--alpha", type=float, default=0.05,
+                   help="false-discovery rate across the cases (Benjamini-Hochberg; "
+                        "default 0.05)")
+    p.add_argument("--all", action="store_true", help="list every case, not only changes")
     p.set_defaults(func=cmd_compare)
     return parser
 

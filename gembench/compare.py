@@ -1,21 +1,13 @@
-"""Compare two runs: ``gembench compare BASE NEW [--threshold 10%]``.
+"""Compare two runs: ``gembench compare BASE NEW [--metric anchor|relu|time] [--threshold 5%]
+[--alpha 0.05]``.
 
-Cases are matched by ``case_id``. For each pair of successful cases the change of the median
-is printed, and the change counts as a **regression** only when it is both larger than the
-threshold *and* statistically significant: a one-sided Mann–Whitney U test on the raw timing
-samples (``scipy.stats.mannwhitneyu``, NEW slower than BASE) must give p < alpha (0.01 by
-default). A large change that the samples cannot tell from noise is reported as such but does
-not fail; nor does a significant change below the threshold. Like pytest-benchmark's
-``--benchmark-compare-fail``, any regression makes the command exit with status 1.
+Cases are matched by ``case_id``. The figure compared and the decision rule are
+:mod:`gembench.decide`'s: by default each case's per-round ratio to the anchor ReLU timed in the
+same rounds (drift-free), judged against its within-run error and the run-to-run spread of the
+other cases, with the false-discovery rate controlled across the cases. Any regression makes the
+command exit with status 1 (as pytest-benchmark's ``--benchmark-compare-fail``).
 
-Each change also gets an interval: the Hodges–Lehmann estimate of the ratio NEW/BASE (the
-median of every pairwise ratio of a NEW sample to a BASE sample) with its distribution-free
-95% confidence interval (the order statistics of those pairwise ratios that the Mann–Whitney
-statistic's normal approximation gives), so a reader sees how large the change may be as well
-as whether it is there.
-
-Timings are only comparable on the same machine and software: a warning lists the
-environment fields (CPU model, core counts, torch version, GPU) in which the runs differ.
+Runs from different machines compare only ratios: ``--metric time`` is refused for them.
 """
 
 from __future__ import annotations
@@ -27,24 +19,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
-from scipy.stats import mannwhitneyu
 from tabulate import tabulate
 
-from gembench.report.fmt import fmt_time
+from gembench import decide
+from gembench.decide import ALPHA, THRESHOLD, hodges_lehmann
 from gembench.report.runs import load_typed
 from gembench.results import CaseRecord, RunRecord
-from gembench.results.records import Stats
 
-#: default significance level of the Mann–Whitney U test.
-ALPHA = 0.01
-#: default relative change of the median below which nothing is a regression.
-THRESHOLD = 0.10
-#: fewest samples per side for the test to be run at all.
-MIN_SAMPLES = 3
-#: confidence of the Hodges–Lehmann interval.
+#: confidence of the printed interval
 CONFIDENCE = 0.95
-#: most samples per side used for the pairwise ratios (evenly spaced quantiles beyond).
-_MAX_PAIR_SAMPLES = 400
 
 
 class CompareError(Exception):
@@ -69,21 +52,20 @@ def parse_threshold(text: str | float) -> float:
 
 @dataclass
 class Change:
-    """One case present and successful in both runs."""
+    """One case present and successful in both runs (changes as ratio − 1)."""
 
     case_id: str
-    base_median: float
+    label: str
+    base_median: float  # of the compared figure
     new_median: float
-    change: float  # new / base - 1
-    p_slower: float | None  # one-sided p of NEW slower than BASE (None: too few samples)
-    p_faster: float | None
-    n_base: int
-    n_new: int
+    change: float
+    low: float
+    high: float
+    p_slower: float
+    p_faster: float
+    metric: str
     verdict: str = ""
-    #: Hodges–Lehmann change (ratio - 1) and its confidence interval; NaN with too few samples.
-    hl_change: float = math.nan
-    low: float = math.nan
-    high: float = math.nan
+    sigma: float = math.nan  # run-to-run spread used (log scale)
 
 
 @dataclass
@@ -92,9 +74,11 @@ class Comparison:
     only_base: list[str] = field(default_factory=list)
     only_new: list[str] = field(default_factory=list)
     status_changes: list[tuple[str, str, str, str]] = field(default_factory=list)
+    no_figure: list[str] = field(default_factory=list)
     env_differences: list[str] = field(default_factory=list)
     threshold: float = THRESHOLD
     alpha: float = ALPHA
+    metric: str = "anchor"
 
     @property
     def regressions(self) -> list[Change]:
@@ -103,6 +87,11 @@ class Comparison:
     @property
     def improvements(self) -> list[Change]:
         return [c for c in self.changes if c.verdict == "faster"]
+
+    @property
+    def shift(self) -> float:
+        """The median change over every case (a run-level shift, for context)."""
+        return float(np.median([c.change for c in self.changes])) if self.changes else 0.0
 
 
 def environment_differences(base_run: RunRecord, new_run: RunRecord) -> list[str]:
@@ -123,151 +112,124 @@ def environment_differences(base_run: RunRecord, new_run: RunRecord) -> list[str
     return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if a[k] != b[k]]
 
 
-def _samples(timing: Stats) -> np.ndarray:
-    return np.asarray(timing.samples or [], dtype=np.float64)
-
-
-def hodges_lehmann(base: np.ndarray, new: np.ndarray, confidence: float = CONFIDENCE
-                   ) -> tuple[float, float, float]:
-    """Hodges–Lehmann change of NEW over BASE as ``(estimate, low, high)``, each a relative
-    change (ratio - 1): the median of log(new_j) - log(base_i) over every pair, and the
-    distribution-free interval from the k-th smallest and largest of those differences."""
-    from scipy.stats import norm
-
-    x, y = np.log(_points(base)), np.log(_points(new))
-    if x.size < MIN_SAMPLES or y.size < MIN_SAMPLES:
-        return math.nan, math.nan, math.nan
-    d = np.sort(np.subtract.outer(y, x).ravel())
-    n, m = x.size, y.size
-    z = float(norm.ppf(0.5 + confidence / 2))
-    k = math.floor(n * m / 2 - z * math.sqrt(n * m * (n + m + 1) / 12))
-    k = min(max(k, 0), d.size - 1)
-    est = float(np.median(d))
-    return math.expm1(est), math.expm1(float(d[k])), math.expm1(float(d[d.size - 1 - k]))
-
-
-def _points(samples: np.ndarray) -> np.ndarray:
-    a = np.asarray(samples, dtype=np.float64)
-    a = a[np.isfinite(a) & (a > 0)]
-    if a.size <= _MAX_PAIR_SAMPLES:
-        return a
-    return np.quantile(a, np.linspace(0.0, 1.0, _MAX_PAIR_SAMPLES))
-
-
-def classify(change: Change, threshold: float, alpha: float) -> str:
-    """REGRESSION / faster, or why not: the threshold and the test must both agree."""
-    if change.p_slower is None:
-        if abs(change.change) > threshold:
-            return "untested (too few samples)"
-        return "within threshold"
-    if change.change > threshold:
-        return "REGRESSION" if change.p_slower < alpha else "slower, not significant"
-    if change.change < -threshold:
-        return "faster" if change.p_faster is not None and change.p_faster < alpha \
-            else "faster, not significant"
-    return "within threshold"
+def short_label(c: CaseRecord) -> str:
+    """``backend label dtype shape pass cache`` (the context when not elementwise)."""
+    shape = "x".join(map(str, c.shape)) if c.shape else ""
+    ctx = "" if c.context == "elementwise" else f"{c.context} "
+    return (f"{ctx}{c.backend} {c.label or c.activation} {c.dtype} {c.preset or shape} "
+            f"{c.pass_.replace('forward_backward', 'fwd+bwd')} {c.cache}")
 
 
 def compare_cases(base_cases: list[CaseRecord], new_cases: list[CaseRecord],
-                  threshold: float = THRESHOLD, alpha: float = ALPHA) -> Comparison:
-    """Match cases by id and classify the change of each median."""
+                  threshold: float = THRESHOLD, alpha: float = ALPHA,
+                  metric: str = "anchor") -> Comparison:
+    """Match cases by id and decide on each (see :mod:`gembench.decide`)."""
     base = {c.case_id: c for c in base_cases}
     new = {c.case_id: c for c in new_cases}
-    out = Comparison(threshold=threshold, alpha=alpha)
+    out = Comparison(threshold=threshold, alpha=alpha, metric=metric)
     out.only_base = sorted(set(base) - set(new))
     out.only_new = sorted(set(new) - set(base))
+    pairs: dict[str, tuple[str, Any, Any]] = {}
     for cid in sorted(set(base) & set(new)):
         b, n = base[cid], new[cid]
-        bt, nt = b.timing, n.timing
-        if b.status != "ok" or n.status != "ok" or bt is None or nt is None:
+        if b.status != "ok" or n.status != "ok" or b.timing is None or n.timing is None:
             if b.status != n.status:
                 out.status_changes.append((cid, b.status, n.status, n.reason or b.reason or ""))
             continue
-        bm, nm = float(bt.median), float(nt.median)
-        xs, ys = _samples(bt), _samples(nt)
-        p_slow = p_fast = None
-        if xs.size >= MIN_SAMPLES and ys.size >= MIN_SAMPLES:
-            p_slow = float(mannwhitneyu(ys, xs, alternative="greater").pvalue)
-            p_fast = float(mannwhitneyu(ys, xs, alternative="less").pvalue)
-        ch = Change(cid, bm, nm, nm / bm - 1.0 if bm > 0 else math.inf, p_slow, p_fast,
-                    int(xs.size), int(ys.size))
-        ch.verdict = classify(ch, threshold, alpha)
-        ch.hl_change, ch.low, ch.high = hodges_lehmann(xs, ys)
-        out.changes.append(ch)
+        sb, sn = decide.series(b, metric), decide.series(n, metric)
+        if sb is None or sn is None or sb[0] != sn[0]:
+            out.no_figure.append(cid)
+            continue
+        pairs[cid] = (sb[0], sb[1], sn[1])
+    classes = {cid: f"{base[cid].context}/{base[cid].pass_}" for cid in pairs}
+    for cid, dec in decide.decide(pairs, classes, threshold, alpha).items():
+        _m, sb_, sn_ = pairs[cid]
+        out.changes.append(Change(cid, short_label(base[cid]), float(np.median(sb_)),
+                                  float(np.median(sn_)), dec.change, dec.low, dec.high,
+                                  dec.p_slower, dec.p_faster, dec.metric, dec.verdict,
+                                  dec.sigma))
     return out
 
 
 def compare_paths(base: Path | str, new: Path | str, threshold: float = THRESHOLD,
-                  alpha: float = ALPHA) -> Comparison:
+                  alpha: float = ALPHA, metric: str = "anchor") -> Comparison:
     """:func:`compare_cases` on two results files or run directories."""
     _, base_run, base_cases = load_typed(base)
     _, new_run, new_cases = load_typed(new)
-    out = compare_cases(base_cases, new_cases, threshold, alpha)
-    out.env_differences = environment_differences(base_run, new_run)
+    env = environment_differences(base_run, new_run)
+    if metric == "time" and any(e.startswith(("CPU model", "GPU", "logical")) for e in env):
+        raise CompareError("--metric time: the two runs come from different machines ("
+                           + "; ".join(env) + "); only ratios (anchor, relu) compare across "
+                           "machines")
+    out = compare_cases(base_cases, new_cases, threshold, alpha, metric)
+    out.env_differences = env
     return out
 
 
-def _fmt_p(p: float | None) -> str:
-    if p is None:
-        return "–"
-    return f"{p:.2g}" if p >= 1e-4 else "<1e-4"
-
-
 def fmt_interval(c: Change) -> str:
-    """``"+29.8% (+27.1% to +32.6%)"``; ``"–"`` without enough samples."""
-    if not math.isfinite(c.hl_change):
-        return "–"
-    return f"{c.hl_change:+.1%} ({c.low:+.1%} to {c.high:+.1%})"
+    """``"+29.8% (+27.1% to +32.6%)"``."""
+    if not math.isfinite(c.low):
+        return f"{c.change:+.1%}"
+    return f"{c.change:+.1%} ({c.low:+.1%} to {c.high:+.1%})"
+
+
+def _fmt_value(c: Change) -> str:
+    if c.metric == "time":
+        from gembench.report.fmt import fmt_time
+
+        return f"{fmt_time(c.base_median)} -> {fmt_time(c.new_median)}"
+    return f"{c.base_median:.3g}x -> {c.new_median:.3g}x"
 
 
 def print_comparison(cmp: Comparison, base: str, new: str, file: TextIO | None = None,
-                     err: TextIO | None = None) -> None:
-    file = file or sys.stdout
-    err = err or sys.stderr
+                     err: TextIO | None = None, show_all: bool = False) -> None:
+    """The comparison in at most 120 columns: the rule, the cases that changed (every case
+    with ``show_all``), the counts."""
+    file, err = file or sys.stdout, err or sys.stderr
     if cmp.env_differences:
-        print("gembench: warning: the two runs' environments differ, timings may not be "
-              "comparable: " + "; ".join(cmp.env_differences), file=err)
+        print("gembench: warning: the two runs' environments differ: "
+              + "; ".join(cmp.env_differences), file=err)
     print(f"compare: BASE {base}\n         NEW  {new}", file=file)
-    print(f"regression: median slower by more than {cmp.threshold:.0%} and one-sided "
-          f"Mann-Whitney U p < {cmp.alpha:g} on the raw samples; interval: Hodges-Lehmann "
-          f"change with its {CONFIDENCE:.0%} confidence interval\n", file=file)
-    rows = []
+    print(decide.rule_text(cmp.threshold, cmp.alpha, cmp.metric) + "\n", file=file)
     order = sorted(cmp.changes, key=lambda c: (c.verdict != "REGRESSION", -c.change))
-    for c in order:
-        rows.append([c.case_id, fmt_time(c.base_median), fmt_time(c.new_median),
-                     f"{c.change:+.1%}", fmt_interval(c),
-                     _fmt_p(c.p_slower if c.change >= 0 else c.p_faster),
-                     f"{c.n_base}/{c.n_new}", c.verdict])
+    shown = order if show_all else [c for c in order if c.verdict != "within threshold"]
+    rows = [[c.label[:52], _fmt_value(c), fmt_interval(c), c.verdict[:22]] for c in shown]
     if rows:
-        print(tabulate(rows, headers=["case", "base median", "new median", "change",
-                                      f"HL change ({CONFIDENCE:.0%} CI)", "p",
-                                      "n base/new", "verdict"], disable_numparse=True),
-              file=file)
-    else:
-        print("no case ran successfully in both runs", file=file)
+        print(tabulate(rows, headers=["case", f"{cmp.metric}: base -> new",
+                                      f"change ({CONFIDENCE:.0%} interval)", "verdict"],
+                       disable_numparse=True), file=file)
+    elif not cmp.changes:
+        print("no case has the figure in both runs", file=file)
     for cid, was, now, why in cmp.status_changes:
-        print(f"status changed: {cid}: {was} -> {now}" + (f" ({why})" if why else ""),
+        print(f"status changed: {cid}: {was} -> {now}" + (f" ({why})" if why else "")[:200],
               file=file)
-    if cmp.only_base:
-        print(f"{len(cmp.only_base)} case(s) only in BASE, e.g. {cmp.only_base[0]}", file=file)
-    if cmp.only_new:
-        print(f"{len(cmp.only_new)} case(s) only in NEW, e.g. {cmp.only_new[0]}", file=file)
-    print(f"\n{len(cmp.changes)} compared: {len(cmp.regressions)} regression(s), "
-          f"{len(cmp.improvements)} significantly faster", file=file)
+    for what, ids in (("only in BASE", cmp.only_base), ("only in NEW", cmp.only_new),
+                      ("without the figure in both runs", cmp.no_figure)):
+        if ids:
+            print(f"{len(ids)} case(s) {what}, e.g. {ids[0]}", file=file)
+    quiet = len(cmp.changes) - len(shown)
+    print(f"\n{len(cmp.changes)} compared ({quiet} within threshold not listed"
+          f"{'' if not quiet or show_all else '; --all lists them'}): "
+          f"{len(cmp.regressions)} regression(s), {len(cmp.improvements)} faster; "
+          f"median change over all cases {cmp.shift:+.1%}", file=file)
 
 
-def run_compare(base: Path | str, new: Path | str, threshold: str | float = "10%",
+def run_compare(base: Path | str, new: Path | str, threshold: str | float = "5%",
                 alpha: float = ALPHA, file: TextIO | None = None,
-                err: TextIO | None = None) -> int:
+                err: TextIO | None = None, metric: str = "anchor",
+                show_all: bool = False) -> int:
     """Compare, print, and return the exit status: 1 on any regression, else 0."""
     thr = parse_threshold(threshold)
     if not 0 < alpha < 1:
-        raise CompareError(f"alpha must be between 0 and 1, got {alpha}")
-    cmp = compare_paths(base, new, thr, alpha)
-    print_comparison(cmp, str(base), str(new), file, err)
+        raise CompareError(f"--alpha: expected a number between 0 and 1, found {alpha}")
+    if metric not in decide.METRICS:
+        raise CompareError(f"--metric: expected one of {', '.join(decide.METRICS)}, found "
+                           f"{metric!r}")
+    cmp = compare_paths(base, new, thr, alpha, metric)
+    print_comparison(cmp, str(base), str(new), file, err, show_all)
     return 1 if cmp.regressions else 0
 
 
 __all__ = ["ALPHA", "CONFIDENCE", "THRESHOLD", "Change", "CompareError", "Comparison",
            "compare_cases", "compare_paths", "fmt_interval", "hodges_lehmann", "parse_threshold",
-           "run_compare"]
+           "run_compare", "short_label"]

@@ -25,29 +25,47 @@ from gembench.results import CaseRecord
 
 FIXTURE = Path(__file__).parent / "data" / "results-small.jsonl"
 N_SAMPLES = 40
-SIGMA = 0.05  # log-normal spread of the synthetic samples (about 5 %, a noisy CPU)
+SIGMA = 0.02  # log-normal spread of a case's time around its same-round anchor
+DRIFT = 0.05  # log-normal spread of the machine's speed from round to round (both run alike)
+ANCHOR_S = 1e-4  # the anchor ReLU's time on a quiet machine
 
 
 def _records() -> list[dict]:
     return [json.loads(line) for line in FIXTURE.read_text().splitlines() if line.strip()]
 
 
-def _base_samples(rec: dict, seed: int) -> np.ndarray:
-    """Samples drawn around the case's recorded median, reproducibly per case and seed."""
+def _rounds(seed: int, level: float) -> np.ndarray:
+    """The machine's speed in each round of a run: a run-level factor and round-to-round drift
+    that every case of the run shares (what same-round ratios cancel)."""
+    return level * np.random.default_rng([seed, 7]).lognormal(0.0, DRIFT, N_SAMPLES)
+
+
+def _base_samples(rec: dict, seed: int, speed: np.ndarray) -> np.ndarray:
+    """Samples drawn around the case's recorded median, reproducibly per case and seed, in the
+    run's rounds."""
     rng = np.random.default_rng([seed, zlib.crc32(rec["case_id"].encode())])
-    return rec["timing"]["median"] * rng.lognormal(0.0, SIGMA, N_SAMPLES)
+    return rec["timing"]["median"] * speed * rng.lognormal(0.0, SIGMA, N_SAMPLES)
 
 
 def _write(path: Path, seed: int,
            change: Callable[[dict, np.ndarray], np.ndarray] = lambda rec, s: s,
-           run_edit: Callable[[dict], None] = lambda run: None) -> Path:
+           run_edit: Callable[[dict], None] = lambda run: None, level: float = 1.0) -> Path:
+    """A results file whose ok cases carry ``N_SAMPLES`` rounds of their own samples and of the
+    anchor ReLU timed in the same rounds; ``level`` slows the whole machine (a run-level
+    shift)."""
     recs = copy.deepcopy(_records())
     run_edit(recs[0])
+    speed = _rounds(seed, level)
     for rec in recs[1:]:
         if rec["status"] != "ok":
             continue
-        samples = change(rec, _base_samples(rec, seed))
+        samples = change(rec, _base_samples(rec, seed, speed))
         rec["timing"].update(summarize(list(samples)))
+        rec["timing"]["anchor"] = summarize(list(ANCHOR_S * speed))
+        if rec["timing"].get("relu") and rec["activation"] != "relu":
+            relu = _base_samples({"case_id": "relu/" + rec["case_id"],
+                                  "timing": rec["timing"]["relu"]}, seed, speed)
+            rec["timing"]["relu"] = summarize(list(relu))
     path.write_text("".join(json.dumps(r) + "\n" for r in recs))
     return path
 
@@ -72,6 +90,22 @@ def test_planted_30_percent_regression_fails(tmp_path):
     assert reg.change == pytest.approx(0.3)
     assert reg.p_slower < 0.01
     assert "REGRESSION" in out.getvalue() and "+30.0%" in out.getvalue()
+
+
+def test_a_run_level_shift_is_no_regression_in_ratios_but_is_in_raw_time(tmp_path):
+    """The whole machine 15% slower in NEW (another runner, a neighbour): the anchor-normalised
+    figures see nothing; raw times see every case slower."""
+    base = _write(tmp_path / "base.jsonl", seed=1)
+    new = _write(tmp_path / "new.jsonl", seed=2, level=1.15)
+    assert not compare_paths(base, new).regressions
+    assert not compare_paths(base, new, metric="relu").regressions
+    raw = compare_paths(base, new, metric="time")
+    assert raw.shift == pytest.approx(0.15, abs=0.05)
+    assert len(raw.regressions) > 0.9 * len(raw.changes)  # why raw time is not the default
+    # with a planted 30% slowdown on top, the ratio figures find that case and only that one
+    planted = _write(tmp_path / "planted.jsonl", seed=2, level=1.15,
+                     change=_regress(TARGET, 1.3))
+    assert [c.case_id for c in compare_paths(base, planted).regressions] == [TARGET]
 
 
 def test_noise_is_not_a_regression(tmp_path):
@@ -103,11 +137,11 @@ def test_large_change_without_significance_is_not_a_regression():
 
     base = [rec([1.0, 1.6, 1.0, 1.5, 1.1])]
     new = [rec([1.3, 1.0, 1.7, 1.5, 1.4])]  # median +27 %, but the samples overlap
-    cmp = compare_cases(base, new, threshold=0.10)
+    cmp = compare_cases(base, new, threshold=0.10, alpha=0.01, metric="time")
     (c,) = cmp.changes
     assert c.change > 0.10
     assert c.p_slower > 0.01
-    assert c.verdict == "slower, not significant"
+    assert c.verdict == "changed, within run-to-run noise"
     assert not cmp.regressions
 
 
@@ -152,7 +186,7 @@ def test_cli_exit_codes(tmp_path, capsys):
     _write(base_dir / "results.jsonl", seed=1)  # a run directory works as well as a file
     new = _write(tmp_path / "new.jsonl", seed=1, change=_regress(TARGET, 1.3))
     assert main(["compare", str(base_dir), str(new), "--threshold", "10%"]) == 1
-    assert TARGET in capsys.readouterr().out
+    assert "torch_fused gem(N=1) float32 262144 forward" in capsys.readouterr().out
     assert main(["compare", str(base_dir), str(new), "--threshold", "40%"]) == 0
     capsys.readouterr()
     assert main(["compare", str(base_dir), str(new), "--threshold", "ten"]) == 2
@@ -190,7 +224,7 @@ def test_interval_covers_a_planted_change_and_noise_covers_zero(tmp_path):
     # the interval is printed beside the test
     out = io.StringIO()
     run_compare(base, new, file=out, err=io.StringIO())
-    assert "HL change (95% CI)" in out.getvalue()
+    assert "change (95% interval)" in out.getvalue()
     assert f"({planted.low:+.1%} to {planted.high:+.1%})" in out.getvalue()
 
 

@@ -31,17 +31,22 @@ def _records() -> list[dict]:
     return [json.loads(line) for line in FIXTURE.read_text().splitlines() if line.strip()]
 
 
-def _later_run(path: Path, factor: float) -> Path:
-    """The fixture as a later run on the same machine at another commit, with TARGET's
-    samples (and its ratio to ReLU) scaled by ``factor``."""
+def _run(path: Path, factor: float, later: bool) -> Path:
+    """The fixture (``later``: as a later run on the same machine at another commit), with
+    TARGET timed in 20 rounds beside its ReLU, its samples (and its ratio to ReLU) scaled by
+    ``factor``."""
     recs = copy.deepcopy(_records())
-    recs[0]["started"] = "2026-11-25T10:00:00+00:00"
-    recs[0]["environment"]["git"] = {"commit": "b" * 40, "dirty": False}
+    if later:
+        recs[0]["started"] = "2026-11-25T10:00:00+00:00"
+        recs[0]["environment"]["git"] = {"commit": "b" * 40, "dirty": False}
+    speed = np.random.default_rng(3 if later else 1).lognormal(0.0, 0.05, 20)
     for r in recs[1:]:
         if r["case_id"] == TARGET:
-            r["timing"].update(summarize(list(np.array(r["timing"]["samples"]) * factor)))
-            for k in ("median", "q1", "q3"):
-                r["timing"]["ratio_to_relu"][k] *= factor
+            relu = r["timing"]["relu"]["median"] * speed
+            r["timing"].update(summarize(list(relu * 8.0 * factor)))
+            r["timing"]["relu"] = summarize(list(relu))
+            r["timing"]["ratio_to_relu"] = {"median": 8.0 * factor, "q1": 8.0 * factor,
+                                            "q3": 8.0 * factor, "count": 20}
     path.write_text("".join(json.dumps(r) + "\n" for r in recs))
     return path
 
@@ -49,9 +54,10 @@ def _later_run(path: Path, factor: float) -> Path:
 @pytest.fixture(scope="module")
 def page(tmp_path_factory) -> tuple[Path, str]:
     tmp = tmp_path_factory.mktemp("html")
-    later = _later_run(tmp / "later.jsonl", 3.0)
+    base = _run(tmp / "base.jsonl", 1.0, later=False)
+    later = _run(tmp / "later.jsonl", 3.0, later=True)
     out = tmp / "report.html"
-    assert main(["report", str(FIXTURE), str(later), "--html", str(out)]) == 0
+    assert main(["report", str(base), str(later), "--html", str(out)]) == 0
     assert not list(tmp.glob("*.md"))  # --html alone writes no markdown report
     return out, out.read_text(encoding="utf-8")
 
@@ -161,12 +167,13 @@ def test_history_only_within_one_machine(tmp_path):
     from gembench.report.history import history
     from gembench.report.runs import load_runs
 
-    later = _later_run(tmp_path / "later.jsonl", 3.0)
+    base = _run(tmp_path / "base.jsonl", 1.0, later=False)
+    later = _run(tmp_path / "later.jsonl", 3.0, later=True)
     recs = [json.loads(line) for line in later.read_text().splitlines()]
     recs[0]["environment"]["hostname"] = "another-host"
     other = tmp_path / "other.jsonl"
     other.write_text("".join(json.dumps(r) + "\n" for r in recs))
-    assert history(load_runs([FIXTURE, other])) == []  # two machines: nothing to follow
-    (machine,) = history(load_runs([later, FIXTURE]))  # given out of order: oldest first
+    assert history(load_runs([base, other])) == []  # two machines: nothing to follow
+    (machine,) = history(load_runs([later, base]))  # given out of order: oldest first
     assert machine.runs[0].startswith("3edbe59+") and machine.name.startswith("fixture on vm")
     assert machine.cases[TARGET][1].mark == "slower" and machine.cases[TARGET][0].mark == ""

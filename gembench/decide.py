@@ -1,0 +1,189 @@
+"""Is NEW slower than BASE? The figures compared and the decision rule, shared by ``compare``,
+the HTML history and ``ab``.
+
+**Figures.** Per case, a series of per-round values: ``anchor`` (default) is the case's time
+over the anchor ReLU (torch eager ``torch.relu``) timed in the same round, ``relu`` its time
+over its backend's ReLU in the same round, ``time`` the raw seconds. Same-round ratios cancel
+what moves the whole machine between and within runs (memory bandwidth drifting by a third for
+seconds, a neighbour's share of the LLC); raw times carry it. A case without the chosen
+baseline (a block has no anchor) falls back to ``relu``; a baseline against itself has no
+series.
+
+**Rule.** For each case, ``d`` = the Hodges–Lehmann estimate of log(NEW) − log(BASE) (the
+median over every pair of a NEW and a BASE value) and its within-run standard error from the
+distribution-free interval of that estimate. Within-run samples
+understate how much a figure moves between runs, so the run-to-run spread is estimated from the
+comparison itself: ``sigma`` = 1.4826 × the median absolute deviation of ``d`` over the
+compared cases of the same context and pass (all cases when fewer than 8), never below
+:data:`NOISE_FLOOR`. A case's one-sided p-value is that of ``d / sqrt(se² + sigma²)``; the
+Benjamini–Hochberg procedure keeps the false-discovery rate across all cases at ``alpha``;
+a case is a **regression** when it survives that and its change exceeds the threshold.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import norm
+
+from gembench.results.records import CaseRecord
+
+METRICS = ("anchor", "relu", "time")
+#: default relative change below which nothing is a regression
+THRESHOLD = 0.05
+#: default false-discovery rate across the cases of a comparison
+ALPHA = 0.05
+#: the smallest run-to-run spread assumed (log scale): ratios of one case between two quiet runs
+#: on the project machine scatter by about this much
+NOISE_FLOOR = 0.01
+#: fewest cases of a class for its own spread estimate
+MIN_CLASS = 8
+#: fewest per-round values a side needs
+MIN_SAMPLES = 3
+
+
+def _per_round(num: Sequence[float] | None, den: Sequence[float] | None) -> np.ndarray | None:
+    if not num or not den:
+        return None
+    n = min(len(num), len(den))
+    a, b = np.asarray(num[:n], dtype=np.float64), np.asarray(den[:n], dtype=np.float64)
+    ok = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
+    return a[ok] / b[ok] if ok.sum() >= MIN_SAMPLES else None
+
+
+def series(rec: CaseRecord, metric: str) -> tuple[str, np.ndarray] | None:
+    """``(metric used, per-round values)`` of a case, or None (no samples; a baseline against
+    itself)."""
+    t = rec.timing
+    if t is None or not t.samples:
+        return None
+    if metric == "time":
+        a = np.asarray(t.samples, dtype=np.float64)
+        return ("time", a) if a.size >= MIN_SAMPLES else None
+    order = ("anchor", "relu") if metric == "anchor" else ("relu",)
+    for name in order:
+        base = t.anchor if name == "anchor" else t.relu
+        if base is None or base.samples is None or base.samples == t.samples:
+            continue
+        got = _per_round(t.samples, base.samples)
+        if got is not None:
+            return name, got
+    return None
+
+
+def hodges_lehmann(base: np.ndarray, new: np.ndarray, confidence: float = 0.95
+                   ) -> tuple[float, float, float]:
+    """Hodges–Lehmann change of NEW over BASE as ``(estimate, low, high)``, each a relative
+    change (ratio − 1): the median of log(new_j) − log(base_i) over every pair, and its
+    distribution-free interval (order statistics of those differences)."""
+    x, y = np.log(_points(base)), np.log(_points(new))
+    if x.size < MIN_SAMPLES or y.size < MIN_SAMPLES:
+        return math.nan, math.nan, math.nan
+    d = np.sort(np.subtract.outer(y, x).ravel())
+    n, m = x.size, y.size
+    z = float(norm.ppf(0.5 + confidence / 2))
+    k = math.floor(n * m / 2 - z * math.sqrt(n * m * (n + m + 1) / 12))
+    k = min(max(k, 0), d.size - 1)
+    return (math.expm1(float(np.median(d))), math.expm1(float(d[k])),
+            math.expm1(float(d[d.size - 1 - k])))
+
+
+def _points(a: np.ndarray, most: int = 400) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    a = a[np.isfinite(a) & (a > 0)]
+    return a if a.size <= most else np.quantile(a, np.linspace(0.0, 1.0, most))
+
+
+def benjamini_hochberg(p: Sequence[float], alpha: float) -> np.ndarray:
+    """Which of ``p`` are discoveries at false-discovery rate ``alpha``."""
+    pv = np.asarray(p, dtype=np.float64)
+    m = pv.size
+    if not m:
+        return np.zeros(0, dtype=bool)
+    order = np.argsort(pv)
+    passed = pv[order] <= alpha * (np.arange(1, m + 1) / m)
+    keep = np.zeros(m, dtype=bool)
+    if passed.any():
+        keep[order[: int(np.max(np.nonzero(passed))) + 1]] = True
+    return keep
+
+
+@dataclass
+class Decision:
+    """The rule's figures for one case (log-scale ``d``; changes as ratio − 1)."""
+
+    metric: str
+    change: float
+    low: float
+    high: float
+    se: float
+    sigma: float
+    p_slower: float
+    p_faster: float
+    verdict: str = ""
+
+
+def robust_sigma(d: np.ndarray) -> float:
+    """1.4826 × the median absolute deviation, at least :data:`NOISE_FLOOR`."""
+    if d.size < 2:
+        return NOISE_FLOOR
+    return max(NOISE_FLOOR, 1.4826 * float(np.median(np.abs(d - np.median(d)))))
+
+
+def decide(pairs: dict[str, tuple[str, np.ndarray, np.ndarray]], classes: dict[str, str],
+           threshold: float = THRESHOLD, alpha: float = ALPHA) -> dict[str, Decision]:
+    """The rule over every case: ``pairs`` maps a case id to (metric, BASE series, NEW series),
+    ``classes`` a case id to its class (context and pass)."""
+    hl = {cid: hodges_lehmann(b, n) for cid, (_m, b, n) in pairs.items()}
+    d = {cid: math.log1p(h[0]) if math.isfinite(h[0]) else
+         math.log(np.median(pairs[cid][2]) / np.median(pairs[cid][1])) for cid, h in hl.items()}
+    by_class: dict[str, list[float]] = {}
+    for cid, v in d.items():
+        by_class.setdefault(classes.get(cid, ""), []).append(v)
+    everyone = robust_sigma(np.asarray(list(d.values())))
+    out: dict[str, Decision] = {}
+    for cid, (metric, b, n) in pairs.items():
+        cls = by_class[classes.get(cid, "")]
+        sigma = robust_sigma(np.asarray(cls)) if len(cls) >= MIN_CLASS else everyone
+        _est, lo, hi = hl[cid]
+        se = (math.log1p(hi) - math.log1p(lo)) / (2 * 1.96) if math.isfinite(lo) else 0.0
+        total = math.hypot(se, sigma)
+        z = d[cid] / total
+        half = 1.96 * total
+        out[cid] = Decision(metric, math.expm1(d[cid]), math.expm1(d[cid] - half),
+                            math.expm1(d[cid] + half), se, sigma, float(norm.sf(z)),
+                            float(norm.cdf(z)))
+    ids = list(out)
+    slow = benjamini_hochberg([out[c].p_slower for c in ids], alpha)
+    fast = benjamini_hochberg([out[c].p_faster for c in ids], alpha)
+    for i, cid in enumerate(ids):
+        dec = out[cid]
+        if slow[i] and dec.change > threshold:
+            dec.verdict = "REGRESSION"
+        elif fast[i] and dec.change < -threshold:
+            dec.verdict = "faster"
+        elif abs(dec.change) > threshold:
+            dec.verdict = "changed, within run-to-run noise"
+        else:
+            dec.verdict = "within threshold"
+    return out
+
+
+def rule_text(threshold: float, alpha: float, metric: str) -> str:
+    """The rule, in one paragraph, for the output."""
+    what = {"anchor": "per-round ratio to the anchor ReLU (same rounds; cancels machine drift)",
+            "relu": "per-round ratio to the backend's ReLU (same rounds; cancels machine "
+                    "drift)",
+            "time": "raw time (carries the machine's drift between runs: use on one quiet "
+                    "machine only)"}[metric]
+    return (f"figure: {what}. regression: change > {threshold:.0%} and one-sided p "
+            f"(change over within-run error and the run-to-run spread of the other cases, "
+            f"at least {NOISE_FLOOR:.0%}) significant at false-discovery rate {alpha:g} "
+            "(Benjamini-Hochberg) across the cases; interval: 95% of that total error.")
+
+
+__all__ = ["ALPHA", "METRICS", "NOISE_FLOOR", "THRESHOLD", "Decision", "benjamini_hochberg",
+           "decide", "hodges_lehmann", "robust_sigma", "rule_text", "series"]
