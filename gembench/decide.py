@@ -145,7 +145,7 @@ def decide(pairs: dict[str, tuple[str, np.ndarray, np.ndarray]], classes: dict[s
         by_class.setdefault(classes.get(cid, ""), []).append(v)
     everyone = robust_sigma(np.asarray(list(d.values())))
     out: dict[str, Decision] = {}
-    for cid, (metric, b, n) in pairs.items():
+    for cid, (metric, _b, _n) in pairs.items():
         cls = by_class[classes.get(cid, "")]
         sigma = robust_sigma(np.asarray(cls)) if len(cls) >= MIN_CLASS else everyone
         _est, lo, hi = hl[cid]

@@ -20,7 +20,7 @@ class Point:
     ratio: float
     low: float
     high: float
-    mark: str = ""  # "slower" / "faster": compare's rule (gembench.decide) against the previous run
+    mark: str = ""  # "slower" / "faster" by gembench.decide's rule against the previous run
 
 
 @dataclass
