@@ -187,6 +187,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
 
 
+def cmd_ab(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from gembench.ab import AbError, run_ab
+    from gembench.compare import CompareError, parse_threshold
+    from gembench.engine.runner import RunError, matches
+    from gembench.plan.suite import SuiteError, load_suite
+    from gembench.results import ResultsError
+
+    try:
+        suite = load_suite(args.suite, quick=args.quick, device=args.device)
+        suite = replace(suite, cases=[c for c in suite.cases if matches(c, args.filter)])
+        out = Path(args.out) if args.out else _default_out(f"{suite.name}-ab", False)
+        return run_ab(suite, args.base, args.new, out, args.repeats,
+                      parse_threshold(args.threshold), args.alpha,
+                      progress=not args.no_progress)
+    except (SuiteError, AbError, CompareError, RunError, ResultsError) as exc:
+        raise UserError(str(exc)) from None
+
+
 def cmd_accuracy(args: argparse.Namespace) -> int:
     import os
 
@@ -313,6 +333,23 @@ def build_parser() -> argparse.ArgumentParser:
                         "default 0.05)")
     p.add_argument("--all", action="store_true", help="list every case, not only changes")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("ab", help="is NEW slower than BASE? both timed side by side, "
+                                  "several runs; exit 1 when NEW is slower")
+    p.add_argument("suite", help="suite YAML whose cases (on BASE) are compared")
+    p.add_argument("--base", required=True, help="BASE implementation (backend name)")
+    p.add_argument("--new", required=True, help="NEW implementation (backend name)")
+    p.add_argument("--repeats", type=int, default=3, help="runs of the suite (default 3)")
+    p.add_argument("--out", help="output directory (default results/SUITE-ab/TIMESTAMP)")
+    p.add_argument("--filter", help="only the suite's cases matching, e.g. 'shape=1M'")
+    p.add_argument("--quick", action="store_true", help="a tenth of the timing budget")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], help="override the devices")
+    p.add_argument("--threshold", default="2%",
+                   help="smallest slowdown that counts (default 2%%)")
+    p.add_argument("--alpha", type=float, default=0.05,
+                   help="false-discovery rate over the pairs (default 0.05)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_ab)
     return parser
 
 

@@ -1,0 +1,37 @@
+"""Two names for one GEM implementation, and a third made slower on purpose, for ``gembench ab``
+and the A/A benchmark: ``ab_gem`` and ``ab_gem_twin`` are the same kernel; ``ab_gem_slow``
+also recomputes the activation on the first ``GEMBENCH_TEST_SLOWDOWN`` (default 0.2) of the
+tensor, so it costs about that fraction more."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+import gembench
+from gembench.activations.catalog import activation
+from gembench.activations.ops import TorchOps
+
+
+def _gem(x: torch.Tensor, N: int = 1) -> torch.Tensor:
+    return activation("gem", N=N).forward(TorchOps(x.dtype), x)
+
+
+@gembench.register_implementation(name="ab_gem", activations=["gem"], dtypes=["float32"])
+def ab_gem(x: torch.Tensor, N: int = 1) -> torch.Tensor:
+    return _gem(x, N)
+
+
+@gembench.register_implementation(name="ab_gem_twin", activations=["gem"], dtypes=["float32"])
+def ab_gem_twin(x: torch.Tensor, N: int = 1) -> torch.Tensor:
+    return _gem(x, N)
+
+
+@gembench.register_implementation(name="ab_gem_slow", activations=["gem"], dtypes=["float32"])
+def ab_gem_slow(x: torch.Tensor, N: int = 1) -> torch.Tensor:
+    y = _gem(x, N)
+    extra = int(x.numel() * float(os.environ.get("GEMBENCH_TEST_SLOWDOWN", "0.2")))
+    if extra:  # the same work again on a fraction of the tensor, its result discarded
+        _gem(x.reshape(-1)[:extra], N)
+    return y
