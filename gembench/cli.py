@@ -112,10 +112,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"gembench: warning: no report: {exc}; the results are complete, write it "
               f"later with: gembench report {results}", file=sys.stderr)
         report = None
-    if report:
-        print(f"report: {report}")
-    failed = print_summary(results)  # case counts, then the verdict: the last thing printed
-    return 1 if failed else 0
+    # case counts, then the verdict, the report and the results: the last things printed;
+    # exit 1: a case failed; 3: a headline figure withheld because the machine was busy
+    return print_summary(results, report, wide=args.wide)
 
 
 def _write_report(results: list[Path], out: Path | None) -> Path | None:
@@ -259,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", action="store_true",
                    help="write a torch.profiler Chrome trace per case under OUT/traces/")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--wide", action="store_true",
+                   help="print the verdict with every setting as a column (wider than 100)")
     p.add_argument("--shard", metavar="I/N",
                    help="run shard I of N (whole comparison groups, balanced by cost); "
                         "merge the N results with `gembench merge`")

@@ -91,14 +91,17 @@ def test_report_begins_with_the_verdict(tmp_path):
 @pytest.mark.skipif(not MAIN_SAMPLE.exists(), reason="no committed transformer_mlp sample")
 def test_run_ends_with_a_short_verdict(capsys):
     """What ``gembench run suites/transformer_mlp.yaml`` prints last, on the committed sample."""
-    print_summary(MAIN_SAMPLE)
+    assert print_summary(MAIN_SAMPLE, Path("reports/r.md")) == 0
     out = capsys.readouterr().out.strip().splitlines()
     start = next(i for i, ln in enumerate(out) if ln.startswith("VERDICT"))
-    assert out[start - 1].endswith("skipped")  # the case counts, then the verdict, nothing else
+    assert out[start - 1].endswith("skipped")  # the case counts, then the verdict
     assert len(out) - start <= 25
+    assert max(len(ln) for ln in out) <= 100  # fits a terminal (--wide: every setting)
     table = out[start + 1:start + 14]
     assert table[2].startswith("gem(N=1)") and table[-1].startswith("relu")
-    assert any(ln.startswith("gem(N=1): forward") for ln in out[start:])
+    gem = table[2].split()
+    assert gem[1:3] == ["1.64", "tcf"] and gem[3:5] == ["1.60", "tcf"]  # fwd, fwd+bwd
+    assert out[-2].endswith("reports/r.md") and out[-1] == f"results: {MAIN_SAMPLE}"
 
 
 def _case(backend: str, activation: str, samples: list[float], anchor: list[float]) -> CaseRecord:
@@ -137,6 +140,10 @@ def test_a_busy_case_is_never_the_best_when_a_quiet_one_exists() -> None:
     from gembench.report.verdict import _best_per_label
 
     sub = pd.DataFrame({"label": ["gem(N=1)"] * 2, "backend": ["numpy", "torch_compile"],
-                        "cross": [0.09, 1.08], "busy": [True, False]})
+                        "activation": ["gem"] * 2, "cross": [0.09, 1.08],
+                        "busy": [True, False]})
     assert list(_best_per_label(sub)["backend"]) == ["torch_compile"]
-    assert list(_best_per_label(sub.assign(busy=True))["backend"]) == ["numpy"]
+    # all busy: the lowest, unless impossible (0.09x the fastest ReLU is below any activation)
+    assert list(_best_per_label(sub.assign(busy=True))["backend"]) == ["torch_compile"]
+    assert list(_best_per_label(sub.assign(busy=True, cross=[0.9, 1.08]))["backend"]) == [
+        "numpy"]

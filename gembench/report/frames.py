@@ -179,6 +179,7 @@ def cost_frame(cases: list[CaseRecord]) -> pd.DataFrame:
         df[col] = math.nan
     df["chain"] = False
     df["direct"] = False
+    df["best_busy"] = False  # the fastest ReLU the ratio divides by was measured busy
     if df.empty:
         return df
     for _, group in df.groupby(SETTING, sort=False, dropna=False):
@@ -193,6 +194,7 @@ def cost_frame(cases: list[CaseRecord]) -> pd.DataFrame:
                 df.loc[idx, ["best_median", "cross", "cross_q1", "cross_q3", "chain",
                              "direct"]] = [b_timing.median if b_timing else math.nan, r.median,
                                            num(r.q1), num(r.q3), not via.direct, via.direct]
+                df.loc[idx, ["best_busy"]] = bool(records[via.best_case_id].machine_busy)
                 continue
             if best is None:
                 continue

@@ -22,10 +22,10 @@ from gembench.report.fmt import (
     fmt_ratio,
     fmt_ratio_spread,
     md_table,
-    text_table,
 )
 from gembench.report.frames import all_frame, cost_frame, largest, pass_order
 from gembench.report.sections import accuracy_table
+from gembench.report.trust import MIN_RATIO, Withheld, judge
 from gembench.results import CaseRecord
 
 #: activations of the GEM family, listed first.
@@ -58,7 +58,10 @@ class Best:
     ratio: float
     lo: float
     hi: float
-    busy: bool
+    busy: bool  # the case or the fastest ReLU it is divided by was measured busy
+    other_cores: float = math.nan
+    #: why the figure is not an answer (busy and too spread, impossible); None: shown
+    withheld: str | None = None
 
     @classmethod
     def fields_of(cls, r: Any) -> dict[str, Any]:
@@ -68,7 +71,9 @@ class Best:
                 "label": str(r["label"]),
                 "activation": str(r["activation"]), "backend": str(r["backend"]),
                 "ratio": float(r["cross"]), "lo": float(r["cross_q1"]),
-                "hi": float(r["cross_q3"]), "busy": bool(r["busy"])}
+                "hi": float(r["cross_q3"]),
+                "busy": bool(r["busy"]) or bool(r.get("best_busy", False)),
+                "other_cores": float(r.get("other_cores", math.nan))}
 
 
 @dataclass(kw_only=True)
@@ -96,6 +101,7 @@ class Verdict:
     failed: list[str] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
     anomalies: list[str] = field(default_factory=list)
+    trust: Withheld = field(default_factory=Withheld)
     interval: str = "q1–q3 of sample-pair ratios"
 
     @property
@@ -147,9 +153,13 @@ def _best_per_label(sub: pd.DataFrame) -> pd.DataFrame:
     among the busy or suspect cases)."""
     sub = sub[np.isfinite(sub["cross"].astype(float))]
     odd = sub["anomalies"].fillna("") != "" if "anomalies" in sub else False
-    sub = sub.assign(_busy=sub["busy"].astype(bool) | odd)
-    best = sub.sort_values(["_busy", "cross"], kind="stable").groupby("label", sort=False).head(1)
-    return best.drop(columns="_busy")
+    # below half the fastest ReLU is impossible for anything but ReLU: never the answer
+    odd = odd | ((sub["cross"].astype(float) < MIN_RATIO) & (sub["activation"] != "relu")
+                 & (sub.get("context", "elementwise") == "elementwise"))
+    rank = sub["busy"].astype(bool).astype(int) + 2 * pd.Series(odd, index=sub.index).astype(int)
+    sub = sub.assign(_rank=rank)
+    best = sub.sort_values(["_rank", "cross"], kind="stable").groupby("label", sort=False).head(1)
+    return best.drop(columns="_rank")
 
 
 def build_verdict(cases: list[CaseRecord], costs: pd.DataFrame | None = None) -> Verdict:
@@ -204,6 +214,7 @@ def build_verdict(cases: list[CaseRecord], costs: pd.DataFrame | None = None) ->
     out.blocks.sort(key=lambda b: (b.preset, b.machine, b.device, b.dtype != "float32", b.dtype,
                                    _cache_key(b.cache), passes.index(b.pass_),
                                    family_key(b.activation, b.label)))
+    out.trust = judge([*out.rows, *out.blocks])
     return out
 
 
@@ -237,6 +248,9 @@ def sentences(v: Verdict) -> list[str]:
         parts = []
         for i, r in enumerate(mine):
             name = BACKEND_NAMES.get(r.backend, r.backend)
+            if r.withheld:
+                parts.append(f"{fmt_pass(r.pass_)} withheld ({r.withheld})")
+                continue
             ratio, spread = fmt_ratio(r.ratio), fmt_ratio_spread(r.ratio, r.lo, r.hi)
             spread = spread[len(ratio) + 2:-1] if spread != ratio else ""
             if i == 0:
@@ -248,7 +262,7 @@ def sentences(v: Verdict) -> list[str]:
                 parts.append(f"{fmt_pass(r.pass_)} {ratio}×" + (f" ({note})" if note else ""))
         in_blocks: dict[str, list[str]] = {}
         for b in v.blocks:
-            if b.label == label and _setting(b) == prim:
+            if b.label == label and _setting(b) == prim and not b.withheld:
                 in_blocks.setdefault(fmt_pass(b.pass_), []).append(
                     f"{PRESET_NAMES.get(b.preset, b.preset)} {(b.ratio - 1) * 100:+.1f}%")
         if in_blocks:
@@ -284,17 +298,15 @@ def problems(v: Verdict, limit: int | None = None) -> list[str]:
 
 
 def cell(r: Best, spread: bool = True) -> str:
-    """A ratio with (optionally) its interval, marked ``*`` when measured while busy."""
+    """A ratio with (optionally) its interval, marked ``*`` when measured while busy; the
+    reason instead where the figure is withheld."""
+    if r.withheld:
+        return f"withheld: {r.withheld}" if spread else "withheld"
     text = fmt_ratio_spread(r.ratio, r.lo, r.hi) if spread else fmt_ratio(r.ratio)
     return text + ("*" if r.busy else "")
 
 
 # ---------------------------------------------------------------------------- rendering
-
-#: short backend names for the terminal.
-SHORT = {"torch_compile": "tc", "torch_compile_fused": "tcf", "torch_eager": "te",
-         "torch_fused": "tf", "numpy": "np", "onnxruntime": "ort", "triton": "tr"}
-SHORT_DTYPES = {"float32": "f32", "float64": "f64", "float16": "f16", "bfloat16": "bf16"}
 
 
 def _columns(rows: list[Any], *names: str) -> list[str]:
@@ -311,6 +323,7 @@ def markdown(v: Verdict) -> list[str]:
     head = ["## Verdict", ""]
     if v.empty:
         return [*head, "No case ran successfully: no verdict.", *problems(v), ""]
+    head += [f"**{line}**" for line in v.trust.advice()] + ([""] if v.trust.advice() else [])
     out = [*head, *(f"- {s}" if i else s for i, s in enumerate(sentences(v))), ""]
     if v.rows:
         extra = _columns(v.rows, "machine", "device", "cache")
@@ -336,67 +349,8 @@ def markdown(v: Verdict) -> list[str]:
     if any(r.cache == "mixed" for r in [*v.rows, *v.blocks]):
         out += ["Cache state *mixed*: a version-1 results file, timed with a copy of the "
                 "tensor between samples, so neither hot nor cold.", ""]
-    return [*out, *(f"- {p}" for p in problems(v)), ""]
-
-
-def _short_preset(preset: str) -> str:
-    """``gpt2_small_mlp`` -> ``gpt2``, ``resnet56_stage1`` -> ``stage1``."""
-    for cut in ("_small", "_mlp", "resnet56_"):
-        preset = preset.replace(cut, "")
-    return preset
-
-
-def terminal(v: Verdict, width: int = 150) -> str:
-    """The verdict for a terminal (about 25 lines): activations down, settings across."""
-    if v.empty:
-        return "\n".join(["VERDICT: no case ran successfully.", *problems(v, 5)])
-    keys = list(dict.fromkeys((*_setting(r), r.pass_) for r in v.rows))
-    prim = _primary(v)
-    bkeys = list(dict.fromkeys((b.preset, *_setting(b), b.pass_)
-                               for b in v.blocks if prim is None or _setting(b) == prim))
-    multi_dev = len({k[1] for k in keys}) > 1
-    multi_machine = len({k[0] for k in keys}) > 1
-    labels = sorted({(r.activation, r.label) for r in [*v.rows, *v.blocks]},
-                    key=lambda al: family_key(*al))
-
-    def head(k: tuple[str, ...]) -> str:
-        cache = "" if k[-2] in ("-", "") else f" {k[-2]}"
-        dev = (f"{k[-5][:6]} " if multi_machine else "") + (f"{k[-4]} " if multi_dev else "")
-        short = fmt_pass(k[-1]).replace("forward", "fwd").replace("backward", "bwd")
-        return f"{dev}{SHORT_DTYPES.get(k[-3], k[-3])}{cache} {short}"
-
-    def table(spread: bool) -> str:
-        rows = []
-        for _act, label in labels:
-            row = [label]
-            for k in keys:
-                r = next((r for r in v.rows if (*_setting(r), r.pass_) == k
-                          and r.label == label), None)
-                row.append(f"{cell(r, spread)} {SHORT.get(r.backend, r.backend)}" if r else "–")
-            for k in bkeys:
-                b = next((b for b in v.blocks if (b.preset, *_setting(b), b.pass_) == k
-                          and b.label == label), None)
-                row.append(f"{(b.ratio - 1) * 100:+.1f}% ({fmt_pct(b.share)})" if b else "–")
-            saved = next((r.saved_ratio for r in v.rows if r.label == label
-                          and math.isfinite(r.saved_ratio)), math.nan)
-            accs = {r.accuracy for r in v.rows if r.label == label} - {"–"}
-            row += [_saved_text(saved), ",".join(sorted(accs)) or "–"]
-            rows.append(row)
-        headers = ["activation", *(head(k) for k in keys),
-                   *(f"{_short_preset(k[0])} {head(k)}" for k in bkeys),
-                   "saved", "acc"]
-        return text_table(rows, headers)
-
-    text = table(True)
-    if max(len(line) for line in text.splitlines()) > width:
-        text = table(False)
-    legend = ("× fastest ReLU on the device, best implementation (" + ", ".join(
-        f"{s}={b}" for b, s in SHORT.items() if any(r.backend == b for r in v.rows)) + ")")
-    if bkeys:
-        legend += "; blocks: time vs the fastest ReLU block (activation share)"
-    lines = ["VERDICT  " + legend, text, *sentences(v), *problems(v, 3)]
-    return "\n".join(lines)
+    return [*out, *(f"- {p}" for p in [*v.trust.advice(), *problems(v)]), ""]
 
 
 __all__ = ["BACKEND_NAMES", "GEM_FAMILY", "Best", "BlockRow", "Row", "Verdict", "build_verdict",
-           "cell", "family_key", "markdown", "problems", "sentences", "terminal"]
+           "cell", "family_key", "markdown", "problems", "sentences"]
