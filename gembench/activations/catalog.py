@@ -34,7 +34,7 @@ from gembench.activations.params import (
 )
 
 __all__ = ["CATALOG", "CHECK_CONFIGS", "Activation", "ActivationDef", "Param", "ParameterError",
-           "activation", "activation_names"]
+           "activation", "activation_names", "transcendental_free"]
 
 # --------------------------------------------------------------------------- shared pieces
 # No formula selects with ``where``: clamps (``clip``, ``relu``) keep every intermediate finite
@@ -221,7 +221,58 @@ _RATIONAL_2 = "branch-free rational: clip/relu + 2 divisions, no select"
 _PHI = "x Phi(lam x) via erfc; clip, no select"
 _SQUAREPLUS = "relu(x) + b/(2(s + |x|)), s = sqrt(x^2 + b) scaled by max(|x|, sqrt b); no select"
 
-CATALOG: dict[str, ActivationDef] = {
+class Catalog(dict[str, ActivationDef]):
+    """name -> definition: the built-ins, then registered activations. Looking anything up
+    first loads the plugins (entry points, ``GEMBENCH_PLUGINS``) once, so every reader (suites,
+    workers, ``gembench list``) sees activations registered outside gembench."""
+
+    _discovered = False
+
+    def _discover(self) -> None:
+        if not Catalog._discovered:
+            Catalog._discovered = True
+            from gembench.activations.registry import discover
+
+            discover()
+
+    def register(self, d: ActivationDef) -> None:
+        super().__setitem__(d.name, d)
+
+    def get(self, name: str, default: Any = None, *, discover: bool = True) -> Any:
+        if discover:
+            self._discover()
+        return super().get(name, default)
+
+    def __getitem__(self, name: str) -> ActivationDef:
+        self._discover()
+        return super().__getitem__(name)
+
+    def __contains__(self, name: object) -> bool:
+        self._discover()
+        return super().__contains__(name)
+
+    def __iter__(self) -> Any:
+        self._discover()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._discover()
+        return super().__len__()
+
+    def keys(self) -> Any:
+        self._discover()
+        return super().keys()
+
+    def items(self) -> Any:
+        self._discover()
+        return super().items()
+
+    def values(self) -> Any:
+        self._discover()
+        return super().values()
+
+
+CATALOG: Catalog = Catalog({
     d.name: d
     for d in [
         ActivationDef("relu", "max(x, 0)", _relu_f, _relu_d, transcendental_free=True,
@@ -254,7 +305,7 @@ CATALOG: dict[str, ActivationDef] = {
                       alg.squareplus_d, params=(SQUAREPLUS_B,), transcendental_free=True,
                       relative_accuracy=True, formulation=_SQUAREPLUS),
     ]
-}
+})
 
 
 def activation(name: str, **params: Any) -> Activation:
@@ -278,7 +329,7 @@ def activation(name: str, **params: Any) -> Activation:
 
 
 #: What accuracy checks cover: every activation at its defaults plus the papers' parameters.
-CHECK_CONFIGS: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in CATALOG] + [
+CHECK_CONFIGS: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in dict.keys(CATALOG)] + [
     ("gem", {"N": 2}),
     ("e_gem", {"N": 2, "eps": 1e-6}),
     ("e_gem", {"N": 1, "eps": 10.0}),
@@ -294,5 +345,12 @@ def _rebuild(name: str, params: dict[str, Any]) -> Activation:
 
 
 def activation_names() -> list[str]:
-    """Names of every activation in the catalog."""
+    """Names of every activation in the catalog (built-in and registered)."""
     return list(CATALOG)
+
+
+# ---- for gembench/report/verdict.py (issue 21): the verdict's transcendental-free column
+def transcendental_free(name: str) -> bool:
+    """Whether activation ``name`` needs no exp/log/erf/tanh/sigmoid/softplus (only +, -, *, /,
+    comparisons, max/min and sqrt), as declared for built-ins and traced for registered ones."""
+    return CATALOG[name].transcendental_free

@@ -97,7 +97,7 @@ class _Params:
 
     def __init__(self, params: Mapping[str, float]) -> None:
         self.__dict__.update(params)
-        if "s" in params:
+        if "s" in params and "t" in params:  # lambda_gelu_learnable
             z = params["s"] / params["t"]
             e = math.exp(-abs(z))  # never overflows, for any s/t
             self.sig = 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
