@@ -156,7 +156,12 @@ def test_whole_model_compile_computes_the_eager_loss() -> None:
 def test_model_compiled_context_says_its_mode_and_skips_triton() -> None:
     ctx = context_spec("model_compiled")
     assert set(ctx.presets) == set(model_presets.PRESETS)
-    case = Case(backend="triton", activation="gem", context="model_compiled",
-                preset="resnet8_tiny", shape=model_presets.PRESETS["resnet8_tiny"].shape)
-    out = measure_safely(case, QUICK, 0)
-    assert out.status == "skipped" and "whole-model compile" in out.reason
+    from types import SimpleNamespace
+
+    from gembench.engine.model_context import CompiledModelSubject, ModelSubject
+
+    assert "whole model compiled" in CompiledModelSubject.mode
+    assert "eager model" in ModelSubject.mode
+    triton = SimpleNamespace(case=SimpleNamespace(backend="triton"))
+    assert "whole-model compile" in CompiledModelSubject.not_compilable(triton)
+    assert ModelSubject.not_compilable(triton) is None

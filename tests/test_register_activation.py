@@ -161,3 +161,20 @@ def test_a_suite_names_it_and_the_likeness_table_covers_it():
     row = likeness_table(paper_specs(["isrlu"]))[0]
     assert row["activation"] == "isrlu(alpha=1)"
     assert math.isclose(row["f(0)"], 0.0, abs_tol=1e-15) and row["f'(0)"] == 1.0
+
+
+def test_triton_says_why_a_formula_does_not_map():
+    def branchy(ops, x, p):
+        return x if x > 0 else 0.0 * x  # a Python branch on a value: fine in mpmath only
+
+    gembench.register_activation(name="branchy", forward=branchy,
+                                 derivative=lambda ops, x, p: ops.step(x))
+    spec = gembench.activation("branchy")
+    reason = gembench.backend("triton").unsupported(spec, "float32", "cpu")
+    assert reason and "does not map to Triton" in reason and "branches" in reason
+
+
+def test_hand_written_triton_list_matches_the_kernels():
+    from gembench.backends import triton_backend, triton_kernels
+
+    assert triton_backend._HAND_WRITTEN == triton_kernels.ACTIVATIONS
