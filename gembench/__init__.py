@@ -7,6 +7,11 @@ Public API::
     y = kern.forward(x); dx = kern.backward(x, dy)
     y64, dydx64 = gembench.reference(spec, x_float64)
 
+    @gembench.register_activation(name="my_act", params={"k": (1.0, 0.1, 10.0)})
+    class MyAct:                       # then a suite names "my_act" like a built-in
+        def forward(ops, x, p): ...    # written against gembench.activations.ops
+        def derivative(ops, x, p): ...
+
     @gembench.register_implementation(name="my_gem", activations=["gem"], saves="x")
     def my_gem(x, N=1): ...            # then a suite names "my_gem" like a backend
 """
@@ -14,7 +19,9 @@ Public API::
 from __future__ import annotations
 
 from gembench.activations.catalog import Activation, ParameterError, activation, activation_names
+from gembench.activations.params import Param
 from gembench.activations.reference import reference
+from gembench.activations.registry import register_activation
 from gembench.backends import Kernel, Saved, backend, backend_names, register_implementation
 
 __version__ = "0.1.0"
@@ -22,6 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Activation",
     "Kernel",
+    "Param",
     "ParameterError",
     "Saved",
     "__version__",
@@ -30,5 +38,6 @@ __all__ = [
     "backend",
     "backend_names",
     "reference",
+    "register_activation",
     "register_implementation",
 ]

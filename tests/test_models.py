@@ -23,7 +23,7 @@ from gembench.engine.registry import context_spec
 from gembench.plan.cases import Case
 
 QUICK = Timing(budget_s=0.2, min_samples=3, max_samples=20, warmup=1)
-TINY = ["resnet8_tiny", "gpt2_tiny"]
+TINY = ["resnet8_tiny", "gpt2_tiny", "llama_tiny"]
 
 
 def _need(preset: str) -> None:
@@ -127,3 +127,41 @@ def test_one_kernel_per_shape_shared_by_every_call_site() -> None:
     m.train_step()()
     m.inference()()
     assert len(m.sites) == 7 and len(built) == 3  # 16x32x32, 32x16x16, 64x8x8
+
+
+def test_llama_gate_is_the_swapped_activation() -> None:
+    """Llama's MLP is gated: the activation sits at act_fn, one site per layer, and its input
+    is the gate projection (tokens x intermediate size)."""
+    _need("llama_tiny")
+    m = build_model("llama_tiny", _gem)
+    assert [layer.mlp.act_fn for layer in m.model.model.layers] == m.sites
+    assert dict(m.activation_shapes()) == {(1, 32, 172): 1}
+
+
+def test_whole_model_compile_computes_the_eager_loss() -> None:
+    """Model.compile() compiles the whole model (dynamo captures graphs) and the training step
+    gives the eager model's loss and gradients."""
+    torch._dynamo.reset()
+    eager, compiled = build_model("resnet8_tiny", _gem), build_model("resnet8_tiny", _gem)
+    compiled.compile()
+    before = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    want, got = eager.train_step()(), compiled.train_step()()
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > before
+    assert compiled.eager is not compiled.model
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    g_want = eager.model.conv.weight.grad
+    torch.testing.assert_close(compiled.eager.conv.weight.grad, g_want, rtol=1e-3, atol=1e-5)
+
+
+def test_model_compiled_context_says_its_mode_and_skips_triton() -> None:
+    ctx = context_spec("model_compiled")
+    assert set(ctx.presets) == set(model_presets.PRESETS)
+    from types import SimpleNamespace
+
+    from gembench.engine.model_context import CompiledModelSubject, ModelSubject
+
+    assert "whole model compiled" in CompiledModelSubject.mode
+    assert "eager model" in ModelSubject.mode
+    triton = SimpleNamespace(case=SimpleNamespace(backend="triton"))
+    assert "whole-model compile" in CompiledModelSubject.not_compilable(triton)
+    assert ModelSubject.not_compilable(triton) is None

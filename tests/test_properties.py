@@ -137,6 +137,11 @@ def naive(name, p, x):
     if name == "mish":
         sp = mp.log1p(mp.exp(x))
         return x * mp.tanh(sp), mp.tanh(sp) + x * sig(x) * (1 - mp.tanh(sp) ** 2)
+    if name == "relu2":
+        return max(x, 0) ** 2, 2 * max(x, 0)
+    if name == "squareplus":  # the textbook form (80 digits absorb its cancellation)
+        s = mp.sqrt(x * x + mp.mpf(p["b"]))
+        return (x + s) / 2, (1 + x / s) / 2
     n, eps = p["N"], mp.mpf(p.get("eps", 1.0))
     if x > 0:
         g = (x / eps) ** (2 * n) / (1 + (x / eps) ** (2 * n))

@@ -292,7 +292,7 @@ def test_compiled_kernels_gem_family_is_transcendental_free(tmp_path):
     import json
 
     ops = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert set(ops) == set(gembench.activation_names())
+    assert set(ops) == set(gembench.activation_names()) - {"relu2", "squareplus"}  # generated
     for act, counts in ops.items():
         assert counts["red."] == 0 and counts["atom."] == 0, act  # deterministic reductions
         if act in ("gem", "e_gem", "se_gem"):

@@ -16,16 +16,17 @@ available here): gate g(x) = u/(1+u), u = (x/eps)^(2N), for x > 0, and
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from gembench.activations import algebraic as alg
+from gembench.activations.definition import Activation, ActivationDef
 from gembench.activations.ops import INV_SQRT_2PI, SQRT_HALF, ipow
 from gembench.activations.params import (
     EPS,
     LAM,
     LEARNABLE_S,
     LEARNABLE_T,
+    SQUAREPLUS_B,
     N,
     Param,
     ParameterError,
@@ -33,100 +34,7 @@ from gembench.activations.params import (
 )
 
 __all__ = ["CATALOG", "CHECK_CONFIGS", "Activation", "ActivationDef", "Param", "ParameterError",
-           "activation", "activation_names"]
-
-Formula = Callable[[Any, Any, Any], Any]
-
-
-@dataclass(frozen=True)
-class ActivationDef:
-    """An activation as the catalog declares it (parameters unbound)."""
-
-    name: str
-    summary: str
-    forward: Formula
-    derivative: Formula
-    params: tuple[Param, ...] = ()
-    transcendental_free: bool = False
-    relative_accuracy: bool = False  # accurate relative to |f| down to the dtype's tiny
-    param_grads: Callable[[Any, Any, Any, Any], dict[str, Any]] | None = None
-    #: a check across parameters: the problem in words, or None when they are fine
-    constraint: Callable[[Mapping[str, float]], str | None] | None = None
-    #: how the formulas are evaluated (shown with each case, e.g. "1 division, no select")
-    formulation: str = ""
-    extra_bytes: Mapping[str, int] = field(default_factory=dict)  # per pass, beyond x/y/dy/dx
-
-
-@dataclass(frozen=True)
-class Activation:
-    """An activation with its parameters bound and validated: what backends build."""
-
-    definition: ActivationDef
-    params: Mapping[str, float]
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuild from the catalog in another process (formulas are not picklable themselves).
-        return (_rebuild, (self.name, dict(self.params)))
-
-    @property
-    def name(self) -> str:
-        return self.definition.name
-
-    @property
-    def label(self) -> str:
-        """Name with parameters, e.g. ``gem(N=2)``; stable, used as a key in results."""
-        if not self.params:
-            return self.name
-        inner = ", ".join(f"{k}={_fmt(v)}" for k, v in self.params.items())
-        return f"{self.name}({inner})"
-
-    @property
-    def transcendental_free(self) -> bool:
-        return self.definition.transcendental_free
-
-    @property
-    def learnable(self) -> bool:
-        return self.definition.param_grads is not None
-
-    @property
-    def p(self) -> _Params:
-        return _Params(self.params)
-
-    def forward(self, ops: Any, x: Any) -> Any:
-        """f(x) evaluated with the given array namespace."""
-        return self.definition.forward(ops, x, self.p)
-
-    def derivative(self, ops: Any, x: Any) -> Any:
-        """f'(x) evaluated with the given array namespace."""
-        return self.definition.derivative(ops, x, self.p)
-
-    def param_grad_terms(self, ops: Any, x: Any, dy: Any) -> dict[str, Any]:
-        """Per-element terms of dL/dparam (sum them for the gradient); empty if not learnable."""
-        if self.definition.param_grads is None:
-            return {}
-        return self.definition.param_grads(ops, x, dy, self.p)
-
-    def bytes_per_element(self, itemsize: int, pass_: str) -> int:
-        """Minimal memory traffic per element for a pass (spec: forward x->y, backward x,dy->dx)."""
-        elements = {"forward": 2, "backward": 3, "forward_backward": 5}[pass_]
-        return elements * itemsize
-
-
-class _Params:
-    """Attribute access to bound parameters, plus derived values (lambda of the learnable form)."""
-
-    def __init__(self, params: Mapping[str, float]) -> None:
-        self.__dict__.update(params)
-        if "s" in params:
-            z = params["s"] / params["t"]
-            e = math.exp(-abs(z))  # never overflows, for any s/t
-            self.sig = 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
-            self.lam = 1.0 + max(z, 0.0) + math.log1p(e)
-
-
-def _fmt(v: float) -> str:
-    return str(v) if isinstance(v, int) else f"{v:g}"
-
+           "activation", "activation_names", "transcendental_free"]
 
 # --------------------------------------------------------------------------- shared pieces
 # No formula selects with ``where``: clamps (``clip``, ``relu``) keep every intermediate finite
@@ -311,8 +219,60 @@ def _segem_d(ops: Any, x: Any, p: Any) -> Any:
 _RATIONAL_1 = "branch-free rational: clip + 1 division, no select"
 _RATIONAL_2 = "branch-free rational: clip/relu + 2 divisions, no select"
 _PHI = "x Phi(lam x) via erfc; clip, no select"
+_SQUAREPLUS = "relu(x) + b/(2(s + |x|)), s = sqrt(x^2 + b) scaled by max(|x|, sqrt b); no select"
 
-CATALOG: dict[str, ActivationDef] = {
+class Catalog(dict[str, ActivationDef]):
+    """name -> definition: the built-ins, then registered activations. Looking anything up
+    first loads the plugins (entry points, ``GEMBENCH_PLUGINS``) once, so every reader (suites,
+    workers, ``gembench list``) sees activations registered outside gembench."""
+
+    _discovered = False
+
+    def _discover(self) -> None:
+        if not Catalog._discovered:
+            Catalog._discovered = True
+            from gembench.activations.registry import discover
+
+            discover()
+
+    def register(self, d: ActivationDef) -> None:
+        super().__setitem__(d.name, d)
+
+    def get(self, name: str, default: Any = None, *, discover: bool = True) -> Any:
+        if discover:
+            self._discover()
+        return super().get(name, default)
+
+    def __getitem__(self, name: str) -> ActivationDef:
+        self._discover()
+        return super().__getitem__(name)
+
+    def __contains__(self, name: object) -> bool:
+        self._discover()
+        return super().__contains__(name)
+
+    def __iter__(self) -> Any:
+        self._discover()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._discover()
+        return super().__len__()
+
+    def keys(self) -> Any:
+        self._discover()
+        return super().keys()
+
+    def items(self) -> Any:
+        self._discover()
+        return super().items()
+
+    def values(self) -> Any:
+        self._discover()
+        return super().values()
+
+
+CATALOG: Catalog = Catalog({
     d.name: d
     for d in [
         ActivationDef("relu", "max(x, 0)", _relu_f, _relu_d, transcendental_free=True,
@@ -339,8 +299,13 @@ CATALOG: dict[str, ActivationDef] = {
         ActivationDef("se_gem", "e_gem(x) for x >= 0; -eps v/(1+v), v = (-x/eps)^(2N+1), x < 0",
                       _segem_f, _segem_d, params=(N, EPS), transcendental_free=True,
                       relative_accuracy=True, formulation=_RATIONAL_2),
+        ActivationDef("relu2", "relu(x)^2", alg.relu2_f, alg.relu2_d, transcendental_free=True,
+                      relative_accuracy=True, formulation="relu(x) * relu(x); f' = 2 relu(x)"),
+        ActivationDef("squareplus", "(x + sqrt(x^2 + b)) / 2", alg.squareplus_f,
+                      alg.squareplus_d, params=(SQUAREPLUS_B,), transcendental_free=True,
+                      relative_accuracy=True, formulation=_SQUAREPLUS),
     ]
-}
+})
 
 
 def activation(name: str, **params: Any) -> Activation:
@@ -364,13 +329,14 @@ def activation(name: str, **params: Any) -> Activation:
 
 
 #: What accuracy checks cover: every activation at its defaults plus the papers' parameters.
-CHECK_CONFIGS: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in CATALOG] + [
+CHECK_CONFIGS: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in dict.keys(CATALOG)] + [
     ("gem", {"N": 2}),
     ("e_gem", {"N": 2, "eps": 1e-6}),
     ("e_gem", {"N": 1, "eps": 10.0}),
     ("se_gem", {"N": 2, "eps": 1e-4}),
     ("lambda_gelu", {"lam": 4.0}),
     ("lambda_gelu_learnable", {"s": 1.0, "t": 0.1}),
+    ("squareplus", {"b": 1e-4}),
 ]
 
 
@@ -379,5 +345,12 @@ def _rebuild(name: str, params: dict[str, Any]) -> Activation:
 
 
 def activation_names() -> list[str]:
-    """Names of every activation in the catalog."""
+    """Names of every activation in the catalog (built-in and registered)."""
     return list(CATALOG)
+
+
+# ---- for gembench/report/verdict.py (issue 21): the verdict's transcendental-free column
+def transcendental_free(name: str) -> bool:
+    """Whether activation ``name`` needs no exp/log/erf/tanh/sigmoid/softplus (only +, -, *, /,
+    comparisons, max/min and sqrt), as declared for built-ins and traced for registered ones."""
+    return CATALOG[name].transcendental_free

@@ -55,8 +55,13 @@ PAPER_CONFIGS: list[tuple[str, dict[str, Any]]] = [
 
 def paper_specs(names: Iterable[str] = ()) -> list[Activation]:
     """The tabulated configurations, optionally only those of the given activation names."""
+    names = list(names)
     wanted = set(names)
-    return [activation(n, **p) for n, p in PAPER_CONFIGS if not wanted or n in wanted]
+    specs = [activation(n, **p) for n, p in PAPER_CONFIGS if not wanted or n in wanted]
+    tabulated = {n for n, _ in PAPER_CONFIGS}
+    # relu2, squareplus and registered activations: at their defaults
+    others = [n for n in (names or CATALOG) if n not in tabulated]
+    return specs + [activation(n) for n in dict.fromkeys(others)]
 
 
 # --------------------------------------------------------------------------- pieces

@@ -1,7 +1,8 @@
 """Array-namespace adapters: every activation formula is written once against these.
 
 A formula is a Python function ``f(ops, x, p)`` using arithmetic operators, comparisons and the
-few functions below. Formulas avoid ``where`` (a select on a boolean mask): on CPU builds it is
+few functions below (``sqrt`` is algebraic; :data:`TRANSCENDENTAL` names the others that are
+not). Formulas avoid ``where`` (a select on a boolean mask): on CPU builds it is
 tens of times slower than arithmetic, while ``relu``/``clip``/``clamp`` (max/min) and a
 comparison cast to a number (``step``) vectorize. ``clip`` and ``relu`` have no gradient at
 their bounds, ``clamp`` passes it there. ``recip(a)`` is 1/a as one operation. ``ops.eps`` is
@@ -15,6 +16,10 @@ from __future__ import annotations
 
 import math
 from typing import Any
+
+#: namespace functions that are transcendental: an activation calling none of them is
+#: transcendental-free (+, -, *, /, comparisons, max/min and sqrt only).
+TRANSCENDENTAL: tuple[str, ...] = ("exp", "log1p", "tanh", "erfc", "sigmoid", "softplus")
 
 
 def ipow(a: Any, n: int) -> Any:
@@ -55,6 +60,9 @@ class NumpyOps:
 
     def log1p(self, a: Any) -> Any:
         return self.np.log1p(a)
+
+    def sqrt(self, a: Any) -> Any:
+        return self.np.sqrt(a)
 
     def tanh(self, a: Any) -> Any:
         return self.np.tanh(a)
@@ -116,6 +124,9 @@ class TorchOps:
     def log1p(self, a: Any) -> Any:
         return self.torch.log1p(a)
 
+    def sqrt(self, a: Any) -> Any:
+        return self.torch.sqrt(a)
+
     def tanh(self, a: Any) -> Any:
         return self.torch.tanh(a)
 
@@ -176,6 +187,9 @@ class MpOps:
 
     def log1p(self, a: Any) -> Any:
         return self.m.log1p(a)
+
+    def sqrt(self, a: Any) -> Any:
+        return self.m.sqrt(a)
 
     def tanh(self, a: Any) -> Any:
         return self.m.tanh(a)

@@ -70,3 +70,7 @@ LAM = Param("lam", 1.0, "a number >= 1", lambda v: 1 <= v <= 1e15, doc="lambda, 
 LEARNABLE_S = Param("s", 0.0, "a finite number", lambda v: abs(v) <= S_MAX,
                     doc="learnable pre-parameter", limits=f"|s| <= {S_MAX:g}")
 LEARNABLE_T = Param("t", 0.1, "a number > 0", lambda v: v > 0, doc="temperature")
+B_RANGE = (1e-8, 1e8)  # squareplus: sqrt(b) and b / max(|x|, sqrt(b)) stay normal float32
+SQUAREPLUS_B = Param("b", 4.0, "a number > 0", lambda v: B_RANGE[0] <= v <= B_RANGE[1],
+                     doc="curvature at 0 (f(0) = sqrt(b)/2)",
+                     limits=f"in [{B_RANGE[0]:g}, {B_RANGE[1]:g}]")

@@ -11,8 +11,8 @@ Baselines use the operator a framework exporter emits: ``relu`` is one ``Relu`` 
 dtype is float32, the catalog's composition otherwise. Backward graphs are always the catalog's
 analytic derivative.
 
-Operator mapping: where/abs/exp/tanh/softplus/clip/relu/recip are Where/Abs/Exp/Tanh/Softplus/
-Clip/Relu/Reciprocal (clamp is Clip too), step(a) is Cast(Greater(a, 0)), log1p(a) is
+Operator mapping: where/abs/exp/sqrt/tanh/softplus/clip/relu/recip are Where/Abs/Exp/Sqrt/Tanh/
+Softplus/Clip/Relu/Reciprocal (clamp is Clip too), step(a) is Cast(Greater(a, 0)), log1p(a) is
 Log(1 + a), erfc(a) is 1 - Erf(a). The catalog's formulas never select (ONNX Runtime's CPU
 ``Where`` is scalar code). sigmoid(a) is composed as 1 / (1 + Exp(-a)), because ONNX Runtime's
 own Sigmoid is accurate only in absolute terms where the catalog's formulas need more (see
@@ -37,6 +37,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from gembench.activations.catalog import Activation
 from gembench.backends.onnx_report import (  # noqa: F401 (re-exported: the graphs' facts)
+    ALGEBRAIC_OPS,
     RATIONAL_OPS,
     TRANSCENDENTAL_OPS,
     graph_report,
@@ -212,6 +213,9 @@ class OnnxOps:
 
     def log1p(self, a: Any) -> Sym:
         return self.b.op("Log", 1.0 + self.b.lift(a))
+
+    def sqrt(self, a: Any) -> Sym:
+        return self.b.op("Sqrt", self.b.lift(a))
 
     def tanh(self, a: Any) -> Sym:
         return self.b.op("Tanh", self.b.lift(a))

@@ -12,16 +12,18 @@ from typing import Any
 
 import onnx
 
-#: Operators that are not rational arithmetic (exp/log/erf/trig families, roots, powers, and
-#: the fused activation operators built on them, including ONNX Runtime's contrib fusions).
+#: Operators that are transcendental (exp/log/erf/trig families, general powers, and the fused
+#: activation operators built on them, including ONNX Runtime's contrib fusions).
 TRANSCENDENTAL_OPS: frozenset[str] = frozenset({
-    "Exp", "Log", "Erf", "Tanh", "Pow", "Sqrt", "Sigmoid", "Softplus", "Gelu",
+    "Exp", "Log", "Erf", "Tanh", "Pow", "Sigmoid", "Softplus", "Gelu",
     "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
     "Elu", "Selu", "Celu", "Mish", "Swish", "Softmax", "LogSoftmax", "Hardmax",
     "FastGelu", "BiasGelu", "QuickGelu", "BiasFastGelu", "GeluGrad", "FastGeluGrad",
     "BiasGeluGrad_dX", "BiasFastGeluGrad_dX", "QuickGeluGrad", "SigmoidGrad", "TanhGrad",
     "SoftplusGrad",
 })
+#: Algebraic but not rational: a square root (squareplus). Transcendental-free, not rational.
+ALGEBRAIC_OPS: frozenset[str] = frozenset({"Sqrt"})
 #: Operators that are rational arithmetic, comparisons, selection or bookkeeping.
 RATIONAL_OPS: frozenset[str] = frozenset({
     "Add", "Sub", "Mul", "Div", "Neg", "Abs", "Reciprocal", "Sign",
@@ -57,7 +59,7 @@ def _bare(op: str) -> str:
 
 
 def transcendental_ops(counts: Mapping[str, int]) -> list[str]:
-    """The operators in ``counts`` that are not rational arithmetic (sorted)."""
+    """The transcendental operators in ``counts`` (sorted)."""
     return sorted(op for op, n in counts.items() if n and _bare(op) in TRANSCENDENTAL_OPS)
 
 
@@ -65,7 +67,7 @@ def unclassified_ops(counts: Mapping[str, int]) -> list[str]:
     """Operators known to be neither rational nor transcendental: a transcendental-free claim
     is only proven when this is empty too."""
     return sorted(op for op, n in counts.items()
-                  if n and _bare(op) not in TRANSCENDENTAL_OPS and _bare(op) not in RATIONAL_OPS)
+                  if n and _bare(op) not in TRANSCENDENTAL_OPS | RATIONAL_OPS | ALGEBRAIC_OPS)
 
 
 def ort_session_options(threads: int | None = None) -> Any:

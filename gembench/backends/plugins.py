@@ -233,6 +233,10 @@ def _getattr(obj: Any, dotted: str, ref: str) -> Any:
 
 def _registered(ref: str, obj: Any) -> None:
     """``obj`` (named by a plugin reference) must be a registered implementation or a module."""
+    # [issue 21, catalog] an activation registered with @gembench.register_activation is a
+    # plugin target too (gembench.activations.registry)
+    if getattr(obj, "__gembench_activation__", None) is not None:
+        return
     if getattr(obj, _ATTR, None) is None and not isinstance(obj, type(sys)):
         raise PluginError(f"{ref} is {obj!r}, not an implementation registered with "
                           "@gembench.register_implementation")

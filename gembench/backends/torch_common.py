@@ -44,6 +44,12 @@ class TorchBackend(Backend):
 
     devices = ("cpu", "cuda")
 
+    def unsupported(self, spec: Activation, dtype: str, device: str) -> str | None:
+        if spec.learnable and spec.name != "lambda_gelu_learnable":
+            return ("torch kernels hold only lambda_gelu_learnable's parameter as a tensor; a "
+                    "registered learnable activation runs on numpy and onnxruntime")
+        return super().unsupported(spec, dtype, device)
+
     def device_unavailable(self, device: str) -> str | None:
         if device == "cuda" and not torch.cuda.is_available():
             return "no CUDA device on this machine"

@@ -5,6 +5,9 @@ one pass (for ``lambda_gelu_learnable`` it also reduces dL/ds from per-program p
 Half-precision inputs compute in float32 and round once. A ``torch.autograd.Function`` wraps
 the two kernels and saves only x for backward.
 
+Activations without a hand-written kernel (relu2, squareplus, registered ones) get kernels
+generated from their catalog formulas (:mod:`.triton_codegen`), launched the same way.
+
 On CUDA the kernels are compiled and autotuned (block size, warps) per tensor size. On CPU they
 run in Triton's interpreter (``TRITON_INTERPRET=1``, set before triton is imported): correct
 results, meaningless timings.
@@ -27,6 +30,12 @@ _CPU_NEEDS_INTERPRETER = (
     "Triton runs on CPU only in its interpreter: set TRITON_INTERPRET=1 before triton is "
     "imported"
 )
+
+
+#: activations with a hand-written kernel (triton_kernels.ACTIVATIONS, without importing it);
+#: the others get kernels generated from their formulas (:mod:`.triton_codegen`)
+_HAND_WRITTEN = ("relu", "gelu", "gelu_tanh", "silu", "mish", "lambda_gelu",
+                 "lambda_gelu_learnable", "gem", "e_gem", "se_gem")
 
 
 def _kernels() -> Any:
@@ -65,7 +74,13 @@ class TritonKernel(AutogradKernel):
     def __init__(self, spec: Activation, dtype: str, device: str) -> None:
         super().__init__(spec, dtype, device)
         self.tk = _kernels()
-        self.kp = self.tk.KernelParams.from_spec(spec.name, dict(spec.params))
+        self.kp = None
+        if spec.name in self.tk.ACTIVATIONS:
+            self.kp = self.tk.KernelParams.from_spec(spec.name, dict(spec.params))
+        else:  # no hand-written kernel: generated from the catalog formula
+            from gembench.backends.triton_codegen import Generated
+
+            self.tk = Generated(spec)
         self.torch_dtype = TORCH_DTYPES[dtype]
         # (BLOCK, num_warps) of this kernel's last launches (the autotuner's pick on CUDA)
         self._configs: dict[str, tuple[int, int] | None] = {"forward": None, "backward": None}
@@ -182,6 +197,14 @@ class TritonBackend(TorchBackend):
                         "needs a fresh process with it set")
             return None
         return super().device_unavailable(device)
+
+    def unsupported(self, spec: Activation, dtype: str, device: str) -> str | None:
+        reason = super().unsupported(spec, dtype, device)
+        if reason is None and spec.name not in _HAND_WRITTEN:
+            from gembench.backends.triton_codegen import unmappable
+
+            reason = unmappable(spec)
+        return reason
 
     def timing_unsupported(self, device: str) -> str | None:
         if device == "cpu":

@@ -45,19 +45,13 @@ class BlockSubject(Subject):
         super().__init__(args)
         import torch
 
-        from gembench.engine import contexts
-
         case, kern = self.case, self.kern
         if not kern.autograd:
             raise CaseSkipped(f"{case.backend} cannot sit inside a torch module (no autograd)")
         relu = self.build_relu() or self.be.build(case.spec, dtype=case.dtype, device=case.device)
-
-        def block(k: Any) -> Any:
-            return contexts.build_block(self.shapes.module, case.shape, k, case.dtype,
-                                        case.device, self.seed)
-
-        self.module = block(kern)
-        self.relu_module = self.once(("relu_block_module", self.be.name), lambda: block(relu))
+        self.module = self.make_block(kern)
+        self.relu_module = self.once(("relu_block_module", self.be.name),
+                                     lambda: self.make_block(relu))
         x, _ = make_inputs(self.be, case, self.seed, self.shapes.input_shape(case.shape))
         self.x, self.dy = x, torch.randn_like(x)
         self.act_shape = self.shapes.activation_shape(case.shape)
@@ -72,6 +66,14 @@ class BlockSubject(Subject):
             kern, case.pass_, self.ax, self.ady)
         self.check = KernelCheck(self.be, kern, case.dtype, self.ax, self.ady,
                                  self.timing.error_elements)
+
+    def make_block(self, kern: Any) -> Any:
+        """The block module of the case's shape with ``kern`` as its activation."""
+        from gembench.engine import contexts
+
+        case = self.case
+        return contexts.build_block(self.shapes.module, case.shape, kern, case.dtype,
+                                    case.device, self.seed)
 
     def _block_pass(self, module: Any) -> TimedPass:
         """Forward in eval mode without autograd; forward+backward in train mode, with the
@@ -114,9 +116,10 @@ class BlockSubject(Subject):
 
 
 def register_block(name: str, shapes: BlockShapes, names: list[str], rank: int,
-                   shape_help: str, description: str) -> ContextSpec:
-    """Register a block context measured by :class:`BlockSubject`."""
-    subject = type(f"{name}Subject", (BlockSubject,), {"shapes": shapes})
+                   shape_help: str, description: str,
+                   base: type[BlockSubject] = BlockSubject) -> ContextSpec:
+    """Register a block context measured by :class:`BlockSubject` (or a subclass)."""
+    subject = type(f"{name}Subject", (base,), {"shapes": shapes})
     return register_context(ContextSpec(
         name=name, subject=subject, passes=("forward", "forward_backward"),
         default_cache=("hot",), presets=names, resolve=presets.block_shape, rank=rank,
@@ -125,7 +128,10 @@ def register_block(name: str, shapes: BlockShapes, names: list[str], rank: int,
 
 register_block("mlp_block", BlockShapes("mlp", lambda s: s[:2], lambda s: (s[0], s[2])),
                sorted(presets.MLP), 3, "[tokens, d, d_ff]",
-               "transformer MLP: Linear(d, d_ff) -> activation -> Linear(d_ff, d)")
+               "transformer MLP, ungated: Linear(d, d_ff) -> activation -> Linear(d_ff, d) "
+               "(gated MLPs: gated_mlp_block)")
 register_block("conv_block", BlockShapes("conv", lambda s: s, lambda s: s),
                sorted(presets.CONV), 4, "[batch, C, H, W]",
                "ResNet basic block: conv-BN-act-conv-BN-add-act")
+
+from gembench.engine import gated_block  # noqa: E402, F401  (registers gated_mlp_block)

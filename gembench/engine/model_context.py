@@ -1,11 +1,16 @@
-"""The ``model`` context: a whole model (GPT-2, ResNet-56) with every activation swapped for the
-case's kernel, timed round by round against the same model with the backend's ReLU (same
-weights, same batch) and against the activation alone at every call site's shape.
+"""The ``model`` and ``model_compiled`` contexts: a whole model (GPT-2, a Llama-style model with
+a gated MLP, ResNet-56) with every activation swapped for the case's kernel, timed round by
+round against the same model with the backend's ReLU (same weights, same batch) and against
+the activation alone at every call site's shape.
 
 Passes: ``forward`` is the inference forward (eval mode, no autograd); ``forward_backward`` is
 the training step (forward, loss, backward, optimizer step at learning rate 0, see
 :mod:`gembench.engine.models`). Shapes are the presets of :mod:`gembench.engine.model_presets`.
-Registration imports no torch; the subject imports the models when a case is built.
+``model`` runs the model eagerly with the backend's kernel at each call site (compiled backends
+compile each activation on its own); ``model_compiled`` compiles the whole model, as users do,
+so that inductor fuses the activation into its neighbours, and compiles the ReLU model the same
+way. The pass note says which mode a row is. Registration imports no torch; the subject imports
+the models when a case is built.
 """
 
 from __future__ import annotations
@@ -50,9 +55,12 @@ class ModelSubject(sj.Subject):
             raise sj.CaseSkipped(f"{case.backend} cannot sit inside a torch module (no autograd)")
         from gembench.engine import models
 
+        why = self.not_compilable()
+        if why:
+            raise sj.CaseSkipped(why)
+
         def model(spec: Any) -> models.Model:
-            act = models.kernel_activation(
-                lambda: be.build(spec, dtype=case.dtype, device=case.device))
+            act = models.kernel_activation(lambda: self.site_kernel(spec))
             return models.build_model(preset, act, case.dtype, case.device, self.seed)
 
         self.model = model(case.spec)
@@ -61,9 +69,10 @@ class ModelSubject(sj.Subject):
         train = case.pass_kind.has_backward
         step = models.PASSES[case.pass_]
         self.shapes = self.model.activation_shapes()
+        self.compile_models()
         sites = ", ".join(f"{n} x {list(s)}" for s, n in self.shapes.items())
         what = "training step (lr 0)" if train else "inference forward"
-        self.main = StepPass(step(self.model), f"{preset} {what}; activation at "
+        self.main = StepPass(step(self.model), f"{preset} {what}, {self.mode}; activation at "
                              f"{len(self.model.sites)} call sites: {sites}")
         relu_key = f"relu_model:{be.name}"
         if self.relu_model is not None:
@@ -77,6 +86,18 @@ class ModelSubject(sj.Subject):
         ax, ady = sj.make_inputs(be, case, self.seed + 1, self.act_shape)
         self.check = sj.KernelCheck(be, kern, case.dtype, ax, ady, self.timing.error_elements)
         self.recheck_pass = sj.kernel_pass(kern, case.pass_, ax, ady)
+
+    #: the model runs eagerly, each activation call is the backend's kernel
+    mode = "eager model (per-activation kernels)"
+
+    def not_compilable(self) -> str | None:
+        return None
+
+    def site_kernel(self, spec: Any) -> Any:
+        return self.be.build(spec, dtype=self.case.dtype, device=self.case.device)
+
+    def compile_models(self) -> None:
+        """Nothing to compile: the model runs eagerly."""
 
     def elements(self) -> int:
         return sum(math.prod(s) * n for s, n in self.shapes.items())
@@ -111,9 +132,48 @@ class ModelSubject(sj.Subject):
                        elements_per_second=self.elements() / rec.median)
 
 
+class CompiledModelSubject(ModelSubject):
+    """The whole model compiled as users do (``torch.compile(model)``), the activation written
+    as the backend's torch code inside it; the ReLU model is compiled the same way. For the
+    torch_compile backends the activation is their uncompiled torch code (the model is
+    compiled whole, not kernel by kernel)."""
+
+    mode = "whole model compiled (torch.compile(model), inductor)"
+
+    def not_compilable(self) -> str | None:
+        if self.case.backend == "triton":
+            return ("whole-model compile needs the activation as torch code inductor can "
+                    "trace; triton's hand-written kernels are timed in the model context")
+        return None
+
+    def site_kernel(self, spec: Any) -> Any:
+        kern = super().site_kernel(spec)
+        return getattr(kern, "inner", kern)  # CompileKernel: compile the model, not the kernel
+
+    def compile_models(self) -> None:
+        """Compile the case's model, and the group's shared ReLU model once. Every model of a
+        comparison group is alive at once and they share their classes' code objects, so
+        dynamo's per-code cache limit is raised (past it dynamo would run eager code)."""
+        import torch._dynamo.config as dynamo_config
+
+        for name in ("cache_size_limit", "recompile_limit", "accumulated_cache_size_limit",
+                     "accumulated_recompile_limit"):
+            if hasattr(dynamo_config, name):
+                setattr(dynamo_config, name, max(getattr(dynamo_config, name), 512))
+        self.model.compile()
+        if self.relu_model is not None:
+            self.once(("relu_model_compiled", self.be.name), self.relu_model.compile)
+
+
 register_context(ContextSpec(
     name="model", subject=ModelSubject, passes=("forward", "forward_backward"),
     default_cache=("hot",), presets=sorted(PRESETS), resolve=lambda n, d: PRESETS[n].shape,
     rank=None, shape_help="a model preset name",
-    description="a whole model (GPT-2, ResNet-56) with every activation swapped: inference "
-                "forward and training step against the ReLU model"))
+    description="a whole model (GPT-2, Llama-style, ResNet-56) with every activation swapped: "
+                "inference forward and training step against the ReLU model"))
+register_context(ContextSpec(
+    name="model_compiled", subject=CompiledModelSubject, passes=("forward", "forward_backward"),
+    default_cache=("hot",), presets=sorted(PRESETS), resolve=lambda n, d: PRESETS[n].shape,
+    rank=None, shape_help="a model preset name",
+    description="the model context with the whole model compiled (torch.compile(model)), "
+                "activation and ReLU models alike"))

@@ -2,7 +2,8 @@
 
 Each preset names a model family and its size. CPU presets are small enough for a shared
 2-core machine; the full-size presets are for GPUs. A preset's ``shape`` is what goes into the
-case: GPT-2 (batch, tokens, layers), ResNet (batch, depth).
+case: GPT-2 (batch, tokens, layers), Llama (batch, tokens, layers, width), ResNet (batch,
+depth).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class ModelPreset:
         o = self.options
         if self.family == "gpt2":
             return (o["batch"], o["seq"], o["n_layer"])
+        if self.family == "llama":
+            return (o["batch"], o["seq"], o["n_layer"], o["hidden"])
         return (o["batch"], 6 * o["blocks"] + 2)
 
 
@@ -36,6 +39,17 @@ PRESETS: dict[str, ModelPreset] = {p.name: p for p in [
                 "GPT-2 small, 12 layers, 8 x 1024 tokens (GPU)"),
     ModelPreset("gpt2_tiny", "gpt2", {"n_layer": 1, "n_embd": 64, "n_head": 2, "vocab": 512,
                                       "batch": 1, "seq": 32}, "GPT-2 shape, tiny (tests)"),
+    ModelPreset("llama_small_2l", "llama", {"n_layer": 2, "hidden": 768, "ffn": 2048,
+                                            "n_head": 12, "vocab": 32000, "batch": 1,
+                                            "seq": 128},
+                "Llama-style (gated MLP, RMSNorm, RoPE; transformers' LlamaConfig, random "
+                "init), 768 wide, MLP 2048, 2 layers, 1 x 128 tokens (CPU)"),
+    ModelPreset("llama_small", "llama", {"n_layer": 12, "hidden": 768, "ffn": 2048,
+                                         "n_head": 12, "vocab": 32000, "batch": 8, "seq": 1024},
+                "Llama-style, 768 wide, 12 layers, 8 x 1024 tokens (GPU)"),
+    ModelPreset("llama_tiny", "llama", {"n_layer": 1, "hidden": 64, "ffn": 172, "n_head": 2,
+                                        "vocab": 512, "batch": 1, "seq": 32},
+                "Llama shape, tiny (tests)"),
     ModelPreset("resnet56_b8", "resnet", {"blocks": 9, "batch": 8},
                 "ResNet-56 for CIFAR, batch 8 x 3 x 32 x 32 (CPU)"),
     ModelPreset("resnet56", "resnet", {"blocks": 9, "batch": 128},
@@ -57,6 +71,7 @@ def transformers_missing() -> str | None:
 #: family -> why it cannot be built here (None: it can)
 MISSING: dict[str, Callable[[], str | None]] = {
     "gpt2": transformers_missing,
+    "llama": transformers_missing,
     "resnet": lambda: None,
 }
 

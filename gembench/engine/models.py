@@ -1,5 +1,7 @@
-"""Whole models with every activation swapped: GPT-2 (Hugging Face ``transformers``) and
-ResNet-56 for CIFAR (written here), for the inference forward and the training step.
+"""Whole models with every activation swapped: GPT-2 and a Llama-style model (Hugging Face
+``transformers``, random init, no download; Llama's activation is its MLP's gate) and ResNet-56
+for CIFAR (written here), for the inference forward and the training step; either eager or
+compiled whole (:meth:`Model.compile`).
 
 ``build_model(preset, activation, dtype, device, seed)`` seeds torch, builds the model with its
 own activation, and only then puts a fresh ``activation()`` module at every call site, so the
@@ -96,6 +98,12 @@ class Model:
             return [torch.autograd.grad(act(x), x, dy) for x, dy in xs]
         return run
 
+    def compile(self) -> None:
+        """Compile the whole model as users do (``torch.compile(model)``, inductor, default
+        mode, static shapes): inductor fuses each activation into its neighbours."""
+        self.eager = self.model
+        self.model = torch.compile(self.model, dynamic=False)
+
     def saved_bytes(self) -> int:
         """Bytes autograd saves for backward in one training forward (unique storages)."""
         from gembench.engine.memory import saved_for_backward
@@ -155,6 +163,33 @@ def _gpt2_sites(model: nn.Module, activation: ActivationFactory) -> list[nn.Modu
     for block in model.transformer.h:
         block.mlp.act = activation()  # GPT2MLP.forward calls self.act between c_fc and c_proj
         sites.append(block.mlp.act)
+    return sites
+
+
+# --------------------------------------------------------------------------- Llama
+
+
+def _build_llama(opts: dict[str, Any], gen: torch.Generator) -> tuple[nn.Module, tuple, Any]:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    vocab = opts["vocab"]
+    config = LlamaConfig(hidden_size=opts["hidden"], intermediate_size=opts["ffn"],
+                         num_hidden_layers=opts["n_layer"], num_attention_heads=opts["n_head"],
+                         num_key_value_heads=opts["n_head"], vocab_size=vocab,
+                         max_position_embeddings=max(2048, opts["seq"]), attention_dropout=0.0,
+                         use_cache=False, bos_token_id=vocab - 1, eos_token_id=vocab - 1,
+                         pad_token_id=None, hidden_act="silu")
+    model = LlamaForCausalLM(config)
+    ids = torch.randint(vocab, (opts["batch"], opts["seq"]), generator=gen)
+    return model, (ids,), _lm_loss
+
+
+def _llama_sites(model: nn.Module, activation: ActivationFactory) -> list[nn.Module]:
+    sites = []
+    for layer in model.model.layers:
+        # LlamaMLP.forward: down_proj(act_fn(gate_proj(x)) * up_proj(x)): the gate
+        layer.mlp.act_fn = activation()
+        sites.append(layer.mlp.act_fn)
     return sites
 
 
@@ -246,6 +281,7 @@ class Family:
 
 FAMILIES: dict[str, Family] = {
     "gpt2": Family(_build_gpt2, _gpt2_sites, lambda ps: torch.optim.AdamW(ps, lr=0.0)),
+    "llama": Family(_build_llama, _llama_sites, lambda ps: torch.optim.AdamW(ps, lr=0.0)),
     "resnet": Family(_build_resnet, _resnet_sites,
                      lambda ps: torch.optim.SGD(ps, lr=0.0, momentum=0.9)),
 }

@@ -23,7 +23,14 @@ def sweep(lo_exp: int, hi_exp: int) -> list[tuple[int, ...]]:
 MLP: dict[str, tuple[int, int]] = {
     "gpt2_small_mlp": (768, 3072),
     "bert_small_mlp": (512, 2048),
+    # Llama 2 7B's widths in an *ungated* MLP (Linear-act-Linear): not Llama's MLP, which is
+    # gated (gated_mlp_block's llama7b_glu); kept under its name for comparable results.
     "llama7b_mlp": (4096, 11008),
+}
+#: gated MLP presets (d, d_ff): down(act(x W_gate) * (x W_up)), as in Llama, Mistral, Qwen.
+GLU: dict[str, tuple[int, int]] = {
+    "llama7b_glu": (4096, 11008),  # Llama 2 7B
+    "small_glu": (512, 1376),  # a small Llama-style width (d_ff = 8/3 d, rounded to 32)
 }
 CONV: dict[str, tuple[int, int, int]] = {
     "resnet56_stage1": (16, 32, 32),
@@ -37,8 +44,8 @@ BATCH = {"cpu": 32, "cuda": 256}
 def block_shape(name: str, device: str) -> tuple[int, ...]:
     """Shape of a block preset on a device: (tokens, d, d_ff) or (batch, C, H, W)."""
     dev = "cuda" if device.startswith("cuda") else "cpu"
-    if name in MLP:
-        return (TOKENS[dev], *MLP[name])
+    if name in MLP or name in GLU:
+        return (TOKENS[dev], *(MLP.get(name) or GLU[name]))
     return (BATCH[dev], *CONV[name])
 
 
