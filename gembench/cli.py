@@ -28,6 +28,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("Activations")
     print(tabulate(rows, headers=["name", "parameters (default)", "transcendental-free",
                                   "formula"]))
+    from gembench.activations.registry import origins_text
+
+    if text := origins_text():
+        print(text)
     from gembench.backends import plugins
 
     names = backend_names()

@@ -8,7 +8,7 @@ import torch
 
 import gembench
 from gembench.engine.gated_block import GATE_PRODUCTS, build_gated
-from gembench.engine.measure import measure_safely
+from gembench.engine.group import measure_one
 from gembench.engine.memory import saved_for_backward
 from gembench.engine.policy import Timing
 from gembench.engine.registry import context_spec
@@ -78,7 +78,7 @@ def test_presets_and_context():
 def test_a_gated_case_measures_with_saved_bytes_and_the_reglu_baseline(backend):
     case = Case(backend=backend, activation="gem", shape=SHAPE, pass_="forward_backward",
                 context="gated_mlp_block")
-    rec = measure_safely(case, TIMING, 0)
+    rec = measure_one(case, TIMING, 0)
     assert rec.status == "ok", rec.reason
     assert rec.timing.relu.count == rec.timing.count  # timed against ReGLU, round by round
     assert rec.memory.saved_bytes > 0 and rec.memory.relu_saved_bytes > 0

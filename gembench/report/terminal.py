@@ -13,6 +13,7 @@ from gembench.report.fmt import fmt_pass, fmt_pct, text_table
 from gembench.report.verdict import (
     Best,
     Verdict,
+    _algebraic,
     _primary,
     _saved_text,
     _setting,
@@ -140,20 +141,22 @@ def terminal(v: Verdict, report: str | None = None) -> str:
         saved = next((r.saved_ratio for r in rows if r.label == label
                       and math.isfinite(r.saved_ratio)), math.nan)
         accs = {r.accuracy for r in rows if r.label == label} - {"–"}
-        table.append([*line, _saved_text(saved), ",".join(sorted(accs))[:8] or "–"])
+        table.append([*line, _saved_text(saved), ",".join(sorted(accs))[:8] or "–",
+                      _algebraic(_act)])
     headers = ["activation", *(fmt_pass(p).replace("forward", "fwd").replace("backward", "bwd")
                                for p in passes)]
     if bkey:
         headers.append(f"{_short_preset(bkey[0])} {fmt_pass(bkey[1])}"
                        .replace("forward", "fwd").replace("backward", "bwd"))
-    headers += ["saved", "acc"]
+    headers += ["saved", "acc", "alg"]
     cache = "" if prim[3] in ("-", "") else f", {prim[3]} cache"
     used = sorted({r.backend for r in rows if not r.withheld})
     legend = ", ".join(f"{SHORT.get(b, b)}={b}" for b in used)
     lines = [f"VERDICT on {prim[1]}, {prim[2]}{cache}: x fastest ReLU (best implementation)",
              text_table(table, headers)]
     notes = [f"backends: {legend}" if legend else "",
-             "block: time change against the fastest ReLU block; *: measured busy",
+             "block: time change against the fastest ReLU block; *: measured busy; "
+             "alg: transcendental-free (no exp/erf/tanh)",
              *v.trust.advice(), *problems(v, 3)]
     notes.append(f"every setting and interval: {report}" if report else
                  "every setting and interval: the report (gembench report RESULTS); --wide here")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gembench.activations.catalog import transcendental_free
 from gembench.report.fmt import (
     fmt_pass,
     fmt_pct,
@@ -309,6 +310,14 @@ def cell(r: Best, spread: bool = True) -> str:
 # ---------------------------------------------------------------------------- rendering
 
 
+def _algebraic(activation: str) -> str:
+    """"yes" when the activation needs no exp/erf/tanh (only arithmetic, max/min, sqrt)."""
+    try:
+        return "yes" if transcendental_free(activation) else "no"
+    except KeyError:  # an activation no longer registered here (an old results file)
+        return "–"
+
+
 def _columns(rows: list[Any], *names: str) -> list[str]:
     """Of ``names``, those that hold more than one value among ``rows``."""
     return [n for n in names if len({getattr(r, n) for r in rows}) > 1]
@@ -329,13 +338,15 @@ def markdown(v: Verdict) -> list[str]:
         extra = _columns(v.rows, "machine", "device", "cache")
         rows = [[*(getattr(r, c) for c in extra), r.dtype, fmt_pass(r.pass_), r.shape,
                  r.label, r.backend, cell(r), fmt_pct(r.bandwidth_fraction),
-                 _saved_text(r.saved_ratio), r.accuracy] for r in v.rows]
+                 _saved_text(r.saved_ratio), r.accuracy, _algebraic(r.activation)]
+                for r in v.rows]
         out += ["Each activation's best implementation against the fastest ReLU of any backend "
                 f"on the device (interval: {v.interval}), at the largest elementwise shape; "
                 "`*`: measured on a busy machine.", "",
                 md_table(rows, [*extra, "dtype", "pass", "shape", "activation",
                                 "best implementation", "× fastest ReLU", "of copy BW",
-                                "saved for backward (× input)", "accuracy"]), ""]
+                                "saved for backward (× input)", "accuracy",
+                                "transcendental-free"]), ""]
     if v.blocks:
         extra = _columns(v.blocks, "machine", "device", "cache")
         rows = [[b.preset, *(getattr(b, c) for c in extra), b.dtype, fmt_pass(b.pass_), b.label,
