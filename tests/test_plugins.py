@@ -30,6 +30,8 @@ def _gembench(args: list[str], cwd: Path = ROOT, **env: str) -> subprocess.Compl
     for key in ("GEMBENCH_PLUGINS", "GEMBENCH_BACKENDS"):
         if key not in env:
             full.pop(key, None)
+    if cwd != ROOT:  # outside the clone the report goes to the default reports/ in cwd
+        full.pop("GEMBENCH_REPORT_DIR", None)
     return subprocess.run([sys.executable, "-m", "gembench", *args], capture_output=True,
                           text=True, cwd=cwd, env=full, timeout=300)
 

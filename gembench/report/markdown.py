@@ -15,6 +15,7 @@ Two ratios to ReLU are given for every case, because each answers a different qu
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,9 @@ from gembench.report import facts, sections, verdict
 from gembench.report.frames import all_frame, cost_frame
 from gembench.report.runs import Run, load_runs, merged_cases
 from gembench.results import CaseRecord, ResultsError
+
+#: environment variable: the directory of reports written without ``--out`` (default reports/).
+REPORT_DIR_ENV = "GEMBENCH_REPORT_DIR"
 
 
 def _stamp(started: str | None) -> str:
@@ -36,10 +40,12 @@ def _stamp(started: str | None) -> str:
 
 
 def default_report_path(runs: list[Run], suffix: str = ".md") -> Path:
-    """``reports/<suite>-<run start>.md`` (suites joined with ``+`` for several runs)."""
+    """``reports/<suite>-<run start>.md`` (suites joined with ``+`` for several runs); the
+    directory is ``$GEMBENCH_REPORT_DIR`` where set (the tests point it at a temporary one)."""
     names = list(dict.fromkeys(str(run.suite or "run") for _, run, _ in runs))
     safe = "".join(ch if ch.isalnum() or ch in "-_+." else "_" for ch in "+".join(names))
-    return Path("reports") / f"{safe}-{_stamp(runs[0][1].started)}{suffix}"
+    folder = Path(os.environ.get(REPORT_DIR_ENV) or "reports")
+    return folder / f"{safe}-{_stamp(runs[0][1].started)}{suffix}"
 
 
 def _plot_lines(costs: Any, cases: list[CaseRecord], out: Path) -> list[str]:
