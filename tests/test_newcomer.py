@@ -13,6 +13,8 @@ from gembench import cli
 from gembench.engine.runner import matches
 from gembench.plan.builtin import BUILTIN_DIR, builtin_suites, descriptions
 from gembench.plan.suite import SuiteError, load_suite, resolve_suite
+from gembench.report.markdown import build_report, fold_tables
+from gembench.report.runs import load_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,3 +114,34 @@ def test_the_run_announces_the_filtered_count_before_refusing_none(
     err = capsys.readouterr().err
     assert rc == 2
     assert re.search(r"suite smoke: 0 of \d+ cases \(filter backend=nope\)", err), err
+
+
+def _table(rows: int) -> str:
+    return "\n".join(["| a | b |", "|---|---|", *(f"| {i} | x |" for i in range(rows))])
+
+
+def test_long_tables_fold_and_short_ones_stay_open() -> None:
+    text = "\n".join(["## Short", "", _table(3), "", "## Long", "", "prose stays open", "",
+                      _table(30), "", "after"])
+    folded = fold_tables(text, limit=20)
+    short, long_ = folded.split("## Long")
+    assert "<details>" not in short and _table(3) in short
+    assert "prose stays open\n\n<details><summary>show the table (30 rows)</summary>\n\n" \
+        + _table(30) + "\n\n</details>\n\nafter" in long_
+    assert fold_tables(_table(30), limit=20).endswith("</details>")  # a table at the very end
+    assert fold_tables(text, limit=100) == text
+
+
+def test_the_main_commands_report_answers_first_and_folds_its_long_tables(tmp_path: Path) -> None:
+    runs = load_runs([ROOT / "reports" / "samples" / "transformer_mlp-results.jsonl"])
+    lines = build_report(runs, tmp_path / "r.md").split("\n")
+    assert lines[2] == "## Verdict" and any(x.startswith("On cpu") for x in lines[:12])
+    verdict_end = next(i for i, x in enumerate(lines) if x == "## Environment")
+    open_rows, folded = 0, 0
+    inside = False
+    for line in lines[verdict_end:]:
+        inside = (inside or line.startswith("<details>")) and line != "</details>"
+        if line.startswith("|"):
+            folded += inside
+            open_rows += not inside
+    assert folded > 1000 and open_rows < 60, (folded, open_rows)
