@@ -40,11 +40,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     """Activations, backends and built-in suites; 120 columns wide unless ``--verbose``."""
     rows = []
     for name, d in _acts.CATALOG.items():
-        params = ", ".join(f"{p.name}={p.default:g} ({p.requirement})" for p in d.params) or "-"
+        params = "\n".join(f"{p.name}={p.default:g} ({p.requirement})" for p in d.params) or "-"
         rows.append([name, params, "yes" if d.transcendental_free else "no", d.summary])
     print("Activations")
     print(tabulate(rows, headers=["name", "parameters (default)", "transc.-free", "formula"],
-                   maxcolwidths=None if args.verbose else [None, 30, None, 48]))
+                   maxcolwidths=None if args.verbose else [None, None, None, 48]))
     from gembench.backends import plugins
 
     names = backend_names()
@@ -94,9 +94,10 @@ def _print_backends(title: str, names: list[str], verbose: bool = False) -> None
         print(tabulate(rows, headers=["name", "status", "dtypes", "devices here", "notes",
                                       "what it is"], maxcolwidths=[None, 40, 20, None, 60, 60]))
         return
-    print(tabulate([[r[0], r[1], r[3], r[5]] for r in rows],
-                   headers=["name", "status", "devices here", "what it is"],
-                   maxcolwidths=[None, 30, 12, 50]))
+    short = [[r[0], r[1] if r[3] != "-" or r[4] == "-" else f"{r[1]}; no device here: {r[4]}",
+              r[3], r[5]] for r in rows]  # why a backend cannot run here stays in view
+    print(tabulate(short, headers=["name", "status", "devices here", "what it is"],
+                   maxcolwidths=[None, 34, 12, 46]))
 
 
 def _default_out(suite_name: str, resume: bool) -> Path:

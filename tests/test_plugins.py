@@ -50,8 +50,9 @@ def _reasons(**env: str) -> dict[str, str]:
 
 
 def _rows(out: str) -> dict[str, str]:
-    """First word of each printed line -> the line (the list's table rows)."""
-    return {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    """First word of each printed line -> the line (the list's table rows; a wrapped cell's
+    continuation lines, which start with spaces, are not rows)."""
+    return {line.split()[0]: line for line in out.splitlines() if line[:1].strip()}
 
 
 @pytest.fixture
