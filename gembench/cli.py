@@ -1,4 +1,16 @@
-"""Command line: ``python -m gembench {list,run,merge,report,compare,accuracy,crosscheck}``."""
+"""gembench: benchmark neural-network activation functions across backends.
+
+Commands:
+  list        activations, backends (availability here) and the built-in suites
+  run         run a suite (built-in name such as smoke, or a YAML file); write results, report
+  report      markdown report (and PNG plots, or one HTML page) of results files
+  compare     compare two runs case by case; exit 1 on a regression
+  merge       merge results files (shards, machines) into one results set
+  export      export results to a benchmark dashboard's format
+  accuracy    worst forward/backward error per backend and dtype, in dtype epsilons
+  likeness    distance to ReLU, dead-gradient share, f(0), f'(0) of each activation
+  crosscheck  re-time hot cases with gembench and torch.utils.benchmark, alternately
+"""
 
 from __future__ import annotations
 
@@ -8,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
@@ -15,19 +28,23 @@ from gembench.activations import catalog as _acts
 from gembench.backends import backend, backend_names
 from gembench.engine.executors import EXECUTORS
 
+if TYPE_CHECKING:
+    from gembench.plan.suite import Suite
+
 
 class UserError(Exception):
     """A mistake in what the user asked for: printed as one clear message, no traceback."""
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """Activations, backends and built-in suites; 120 columns wide unless ``--verbose``."""
     rows = []
     for name, d in _acts.CATALOG.items():
-        params = ", ".join(f"{p.name}={p.default:g} ({p.requirement})" for p in d.params) or "-"
+        params = "\n".join(f"{p.name}={p.default:g} ({p.requirement})" for p in d.params) or "-"
         rows.append([name, params, "yes" if d.transcendental_free else "no", d.summary])
     print("Activations")
-    print(tabulate(rows, headers=["name", "parameters (default)", "transcendental-free",
-                                  "formula"]))
+    print(tabulate(rows, headers=["name", "parameters (default)", "transc.-free", "formula"],
+                   maxcolwidths=None if args.verbose else [None, None, None, 48]))
     from gembench.activations.registry import origins_text
 
     if text := origins_text():
@@ -36,14 +53,28 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     names = backend_names()
     outside = [n for n in names if n in plugins.REGISTRY or n in plugins.FAILED]
-    _print_backends("Backends", [n for n in names if n not in outside])
+    _print_backends("Backends", [n for n in names if n not in outside], args.verbose)
     if outside:
-        _print_backends("Implementations registered from outside gembench", outside)
+        _print_backends("Implementations registered from outside gembench", outside,
+                        args.verbose)
+    _print_suites()
+    if not args.verbose:
+        print("\n(gembench list --verbose: dtypes and per-device notes of each backend)")
     return 0
 
 
-def _print_backends(title: str, names: list[str]) -> None:
-    """One table row per backend: availability with the reason, dtypes, devices here, notes."""
+def _print_suites() -> None:
+    """The suites shipped in the package, with their one-line description."""
+    from gembench.plan.builtin import descriptions
+
+    print("\nBuilt-in suites (gembench run NAME, from any directory)")
+    print(tabulate(list(descriptions().items()), headers=["name", "description"],
+                   maxcolwidths=[None, 100]))
+
+
+def _print_backends(title: str, names: list[str], verbose: bool = False) -> None:
+    """One table row per backend: availability with the reason, devices here, what it is;
+    ``verbose`` adds dtypes and per-device notes."""
     rows = []
     for name in names:
         be = backend(name)
@@ -63,8 +94,14 @@ def _print_backends(title: str, names: list[str]) -> None:
         rows.append([name, status, ", ".join(be.dtypes), ", ".join(devices) or "-",
                      "; ".join(notes) or "-", be.summary])
     print(f"\n{title}")
-    print(tabulate(rows, headers=["name", "status", "dtypes", "devices here", "notes",
-                                  "what it is"], maxcolwidths=[None, 40, 20, None, 60, 60]))
+    if verbose:
+        print(tabulate(rows, headers=["name", "status", "dtypes", "devices here", "notes",
+                                      "what it is"], maxcolwidths=[None, 40, 20, None, 60, 60]))
+        return
+    short = [[r[0], r[1] if r[3] != "-" or r[4] == "-" else f"{r[1]}; no device here: {r[4]}",
+              r[3], r[5]] for r in rows]  # why a backend cannot run here stays in view
+    print(tabulate(short, headers=["name", "status", "devices here", "what it is"],
+                   maxcolwidths=[None, 34, 12, 46]))
 
 
 def _default_out(suite_name: str, resume: bool) -> Path:
@@ -77,6 +114,22 @@ def _default_out(suite_name: str, resume: bool) -> Path:
             raise UserError(f"--resume: no earlier run of suite {suite_name!r} under {root}/")
         return runs[-1]
     return root / datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def _announce(suite: Suite, filter_expr: str | None, shard: str | None) -> str:
+    """``suite smoke (462 cases)``; with ``--filter`` ``suite smoke: 4 of 462 cases (filter
+    EXPR)``, the number that will run (a bad filter is refused by the run itself)."""
+    from gembench.engine.runner import RunError, matches
+
+    total = len(suite.cases)
+    part = f", shard {shard}" if shard else ""
+    if not filter_expr:
+        return f"suite {suite.name} ({total} cases{part})"
+    try:
+        chosen = sum(matches(c, filter_expr) for c in suite.cases)
+    except RunError:
+        return f"suite {suite.name} ({total} cases{part})"
+    return f"suite {suite.name}: {chosen} of {total} cases (filter {filter_expr}{part})"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -96,7 +149,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (SuiteError, ShardError, ExecutorError) as exc:
         raise UserError(str(exc)) from None
     out = Path(args.out) if args.out else _default_out(suite.name, args.resume)
-    print(f"gembench: suite {suite.name} ({len(suite.cases)} cases) -> {out}/results.jsonl",
+    print(f"gembench: {_announce(suite, args.filter, args.shard)} -> {out}/results.jsonl",
           file=sys.stderr)
     try:
         results = run_suite(suite, out, resume=args.resume, filter_expr=args.filter,
@@ -243,13 +296,23 @@ def cmd_likeness(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gembench", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("list", help="activations with parameters; backends with availability")
+    parser = argparse.ArgumentParser(
+        prog="gembench", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Benchmark neural-network activation functions across backends.",
+        epilog="Start with: gembench list; gembench run smoke --quick; gembench report "
+               "results/smoke/TIMESTAMP\n'gembench COMMAND --help' describes each command.")
+    sub = parser.add_subparsers(dest="command", required=True, title="commands",
+                                metavar="COMMAND")
+    p = sub.add_parser("list", help="activations, backends (availability here) and the "
+                                    "built-in suites")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="every backend's dtypes and per-device notes (wider than 120 columns)")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("run", help="run a suite file; write results (JSON lines) and a report")
-    p.add_argument("suite", help="suite YAML file, e.g. suites/smoke.yaml")
+    p = sub.add_parser("run", help="run a suite (a built-in name such as smoke, or a YAML "
+                                   "file); write results (JSON lines) and a report")
+    p.add_argument("suite", help="a built-in suite's name (gembench list names them, e.g. "
+                                 "smoke) or a suite YAML file")
     p.add_argument("--out", help="output directory (default results/SUITE/TIMESTAMP)")
     p.add_argument("--filter", help="only cases matching, e.g. 'backend=torch_*,pass=forward'")
     p.add_argument("--resume", action="store_true",

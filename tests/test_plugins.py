@@ -30,6 +30,8 @@ def _gembench(args: list[str], cwd: Path = ROOT, **env: str) -> subprocess.Compl
     for key in ("GEMBENCH_PLUGINS", "GEMBENCH_BACKENDS"):
         if key not in env:
             full.pop(key, None)
+    if cwd != ROOT:  # outside the clone the report goes to the default reports/ in cwd
+        full.pop("GEMBENCH_REPORT_DIR", None)
     return subprocess.run([sys.executable, "-m", "gembench", *args], capture_output=True,
                           text=True, cwd=cwd, env=full, timeout=300)
 
@@ -48,8 +50,9 @@ def _reasons(**env: str) -> dict[str, str]:
 
 
 def _rows(out: str) -> dict[str, str]:
-    """First word of each printed line -> the line (the list's table rows)."""
-    return {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    """First word of each printed line -> the line (the list's table rows; a wrapped cell's
+    continuation lines, which start with spaces, are not rows)."""
+    return {line.split()[0]: line for line in out.splitlines() if line[:1].strip()}
 
 
 @pytest.fixture

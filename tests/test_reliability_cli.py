@@ -61,6 +61,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> type[FakeWorker]:
     monkeypatch.setattr("gembench.engine.runner.Worker", FakeWorker)
     monkeypatch.setattr("gembench.report.plots.write_plots", lambda *a, **k: ([], []))
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GEMBENCH_REPORT_DIR", raising=False)  # reports/ in tmp_path
     return FakeWorker
 
 

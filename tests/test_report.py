@@ -239,6 +239,7 @@ def test_default_path_and_run_directory(tmp_path, monkeypatch):
     run_dir.mkdir()
     shutil.copy(FIXTURE, run_dir / "results.jsonl")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GEMBENCH_REPORT_DIR", raising=False)  # the default, in tmp_path
     path = write_report([run_dir])
     assert path == Path("reports") / "fixture-20261124-183100.md"
     assert path.is_file()

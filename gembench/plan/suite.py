@@ -1,4 +1,5 @@
-"""Suite files: YAML under ``suites/``, validated against a JSON schema, expanded into cases.
+"""Suite files: YAML (built-in ones in ``gembench/suites/``), validated against a JSON schema,
+expanded into cases.
 
 Every mistake in a suite file becomes a :class:`SuiteError` naming the file, the key path, what
 was expected and what was found.
@@ -20,6 +21,7 @@ from gembench.backends import backend_names
 from gembench.engine.policy import Timing
 from gembench.engine.registry import context_spec
 from gembench.plan import presets
+from gembench.plan.builtin import builtin_suites
 from gembench.plan.cases import Case
 from gembench.plan.schema import coerce, first_error, key_path, schema, short
 
@@ -95,9 +97,25 @@ def _decode(raw: bytes, where: str) -> str:
                          "expected a YAML suite in UTF-8 (save it as UTF-8)") from None
 
 
+def resolve_suite(ref: str | Path) -> Path:
+    """The suite file ``ref`` names: the file itself where it exists, else the built-in suite
+    ``smoke``, ``smoke.yaml`` or ``suites/smoke.yaml`` names (from any directory)."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    builtin = builtin_suites()
+    bare = path.parent in (Path("."), Path("suites")) and path.suffix in ("", ".yaml")
+    if bare and path.stem in builtin:
+        return builtin[path.stem]
+    if not path.exists():
+        raise SuiteError(f"{ref}: cannot read: no such file, and not a built-in suite; "
+                         f"built-in suites: {', '.join(builtin)} (e.g. gembench run smoke)")
+    return path
+
+
 def load_suite(path: str | Path, *, quick: bool = False, device: str | None = None) -> Suite:
-    """Read, validate and expand a suite file into cases."""
-    path = Path(path)
+    """Read, validate and expand a suite file (or a built-in suite's name) into cases."""
+    path = resolve_suite(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -15,6 +15,7 @@ Two ratios to ReLU are given for every case, because each answers a different qu
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,11 @@ from gembench.report import facts, sections, verdict
 from gembench.report.frames import all_frame, cost_frame
 from gembench.report.runs import Run, load_runs, merged_cases
 from gembench.results import CaseRecord, ResultsError
+
+#: tables after the verdict with more rows than this are folded (``<details>``).
+FOLD_ROWS = 20
+#: environment variable: the directory of reports written without ``--out`` (default reports/).
+REPORT_DIR_ENV = "GEMBENCH_REPORT_DIR"
 
 
 def _stamp(started: str | None) -> str:
@@ -36,10 +42,12 @@ def _stamp(started: str | None) -> str:
 
 
 def default_report_path(runs: list[Run], suffix: str = ".md") -> Path:
-    """``reports/<suite>-<run start>.md`` (suites joined with ``+`` for several runs)."""
+    """``reports/<suite>-<run start>.md`` (suites joined with ``+`` for several runs); the
+    directory is ``$GEMBENCH_REPORT_DIR`` where set (the tests point it at a temporary one)."""
     names = list(dict.fromkeys(str(run.suite or "run") for _, run, _ in runs))
     safe = "".join(ch if ch.isalnum() or ch in "-_+." else "_" for ch in "+".join(names))
-    return Path("reports") / f"{safe}-{_stamp(runs[0][1].started)}{suffix}"
+    folder = Path(os.environ.get(REPORT_DIR_ENV) or "reports")
+    return folder / f"{safe}-{_stamp(runs[0][1].started)}{suffix}"
 
 
 def _plot_lines(costs: Any, cases: list[CaseRecord], out: Path) -> list[str]:
@@ -71,6 +79,7 @@ def build_report(runs: list[Run], out: Path) -> str:
         rows = sections.likeness_rows(cases)
         lines = [*lines[:-1], *sections.likeness_verdict(rows), "",
                  *sections.likeness_section(rows)]
+    answer = len(lines)  # the verdict (and likeness): never folded
     lines += facts.environment_section(runs)
     lines += sections.HOW_TO_READ
     lines += sections.cost_section(costs)
@@ -83,7 +92,27 @@ def build_report(runs: list[Run], out: Path) -> str:
         lines += ["## Backend facts", "", *backend]
     lines += facts.trace_section(cases, out.parent)
     lines += _plot_lines(costs, cases, out)
-    return "\n".join(lines)
+    return "\n".join([*lines[:answer], fold_tables("\n".join(lines[answer:]))])
+
+
+def fold_tables(text: str, limit: int = FOLD_ROWS) -> str:
+    """``text`` with every markdown table of more than ``limit`` rows folded in a
+    ``<details>`` block that says how many rows it holds (the prose around stays open)."""
+    out: list[str] = []
+    table: list[str] = []
+    for line in [*text.split("\n"), ""]:
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        rows = len(table) - 2  # header and separator
+        if rows > limit:
+            out += [f"<details><summary>show the table ({rows} rows)</summary>", "", *table, "",
+                    "</details>"]
+        else:
+            out += table
+        table = []
+        out.append(line)
+    return "\n".join(out[:-1])
 
 
 def write_report(results: list[Path], out: Path | None = None) -> Path:
