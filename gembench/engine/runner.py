@@ -41,8 +41,8 @@ class RunError(Exception):
 
 def matches(case: Case, expr: str | None) -> bool:
     """``--filter``: comma-separated terms, all must hold. ``key=glob`` matches a case field
-    (backend, activation, label, dtype, device, pass, shape, threads, allocator, context);
-    a bare term is a glob (or substring) of the case id."""
+    (backend, activation, label, dtype, device, pass, shape, threads, allocator, context),
+    ``key=glob|glob`` either; a bare term is a glob (or substring) of the case id."""
     if not expr:
         return True
     fields = {k: str(v) for k, v in case.record_fields().items()}
@@ -55,7 +55,8 @@ def matches(case: Case, expr: str | None) -> bool:
             if key.strip() not in fields:
                 raise RunError(f"--filter: unknown field {key.strip()!r}; expected one of "
                                f"{', '.join(sorted(fields))}")
-            if not fnmatch.fnmatchcase(fields[key.strip()], pat.strip()):
+            if not any(fnmatch.fnmatchcase(fields[key.strip()], alt.strip())
+                       for alt in pat.split("|")):
                 return False
         elif not (term in case.case_id or fnmatch.fnmatchcase(case.case_id, term)):
             return False
