@@ -24,9 +24,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import mannwhitneyu
-
 from neighbours import neighbours
+from scipy.stats import mannwhitneyu
 
 from gembench.compare import compare_paths
 from gembench.report.runs import load_typed
