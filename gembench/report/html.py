@@ -22,6 +22,7 @@ from gembench.report.history import Machine, history
 from gembench.report.runs import Run, load_runs, merged_cases
 from gembench.report.sections import accuracy_table
 from gembench.results import CaseRecord
+from gembench.results.loading import read_notes
 
 #: a cell: its text, or (text, value to sort by[, css class]).
 Cell = str | tuple[str, float] | tuple[str, float, str]
@@ -37,6 +38,7 @@ th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.busy td{background:#fff6d5}.slower{color:#b00020;font-weight:bold}
 .faster{color:#006b2e;font-weight:bold}.note{color:#555}
+.warn{background:#fde2e1;border:1px solid #b00020;padding:.4em .6em;font-weight:bold}
 figure{margin:1em 0}figure svg{max-width:100%;height:auto}
 """
 
@@ -243,6 +245,7 @@ def build_html(runs: list[Run]) -> str:
     costs = cost_frame(cases)
     names = ", ".join(dict.fromkeys(str(r.suite or "?") for _, r, _ in runs))
     body = [f"<h1>gembench report: {html.escape(names)}</h1>",
+            *(f"<p class=warn role=alert>Warning: {html.escape(n)}</p>" for n in read_notes(runs)),
             *_verdict(verdict.build_verdict(cases, costs)), *_history(history(runs)),
             *_costs(costs), *_blocks(costs), *_accuracy_and_problems(all_frame(cases)),
             *_plots(costs, cases), *_environment(runs)]
