@@ -83,6 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from gembench.report.output import ReportOutputError
     from gembench.report.summary import print_summary
     from gembench.results import ResultsError
+    from gembench.results.store import load_run
     from gembench.results.writer import mark_complete
 
     try:
@@ -100,6 +101,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                             progress=not args.no_progress, allocator=args.allocator,
                             profile=args.profile, shard=shard, executor=runner)
         mark_complete(results)  # every case is recorded: the file says it is complete
+        if shard and not load_run(results)[1]:
+            print(f"gembench: shard {shard[0]}/{shard[1]} is empty (fewer comparison groups "
+                  "than shards): an empty run, nothing measured", file=sys.stderr)
     except (RunError, ResultsError, ExecutorError) as exc:
         raise UserError(str(exc)) from None
     except KeyboardInterrupt:
