@@ -135,9 +135,12 @@ def _write_report(results: list[Path], out: Path | None) -> Path | None:
 def cmd_report(args: argparse.Namespace) -> int:
     from gembench.report.output import ReportOutputError, write_report_to
     from gembench.results import ResultsError
+    from gembench.results.paths import check_out_file
 
     results = [Path(p) for p in args.results]
     try:
+        if args.out:  # never over an input or any results file
+            check_out_file(Path(args.out), results, "--out")
         if args.html:
             from gembench.report.html import write_html
 

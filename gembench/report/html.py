@@ -23,6 +23,7 @@ from gembench.report.runs import Run, load_runs, merged_cases
 from gembench.report.sections import accuracy_table
 from gembench.results import CaseRecord
 from gembench.results.loading import read_notes
+from gembench.results.paths import check_out_file, write_whole
 
 #: a cell: its text, or (text, value to sort by[, css class]).
 Cell = str | tuple[str, float] | tuple[str, float, str]
@@ -257,11 +258,12 @@ def build_html(runs: list[Run]) -> str:
 
 
 def write_html(results: list[Path], out: Path) -> Path:
-    """Write the HTML page of ``results`` (results files or run directories) to ``out``."""
-    runs = load_runs(results)
+    """Write the HTML page of ``results`` (results files or run directories) to ``out``
+    (whole: a temporary file renamed into place)."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(build_html(runs), encoding="utf-8")
+    check_out_file(out, results, "--html")  # never over a results file, before any work
+    runs = load_runs(results)
+    write_whole(out, build_html(runs).encode("utf-8", "xmlcharrefreplace"), "--html")
     return out
 
 
