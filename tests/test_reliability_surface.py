@@ -330,3 +330,37 @@ def test_an_unreachable_ray_address_is_one_line_at_once() -> None:
         check_reachable("127.0.0.1:99999")
     assert time.monotonic() - t0 < 10
     check_reachable("auto")  # left to Ray
+
+
+def test_a_file_without_a_valid_case_is_reported(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    empty = write(tmp_path / "e.jsonl", records(v2(tmp_path / "v.jsonl"))[:1])  # an empty shard
+    assert main(["report", str(empty), "--out", "e.md", "--html", "e.html"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert "No case ran successfully" in Path("e.html").read_text()
+    assert main(["export", str(empty), "--format", "bmf"]) == 0
+    assert json.loads(capsys.readouterr().out) == {}
+
+
+class _FullFile:
+    """A file object on a full disk: every write fails."""
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+
+    def write(self, data: str) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
+
+
+def test_the_lock_file_on_a_full_disk_is_one_line(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from gembench.results.store import ResultsError
+    from gembench.results.writer import RunLock
+
+    real = Path.open
+    monkeypatch.setattr(Path, "open", lambda self, *a, **k: _FullFile(real(self, *a, **k)))
+    with pytest.raises(ResultsError, match=r"cannot write the lock file .*No space left"):
+        RunLock(tmp_path)

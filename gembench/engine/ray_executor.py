@@ -115,7 +115,7 @@ class RayExecutor(Executor):
             return
         # a cluster started here runs its workers at niceness 0 (Ray's default is 15)
         os.environ.setdefault(_NICENESS, "0")
-        check_reachable(self.address)
+        check_reachable(self.address or os.environ.get("RAY_ADDRESS"))
         try:
             self.ray.init(address=self.address, log_to_driver=False)
         except (ConnectionError, ValueError, RuntimeError) as exc:
