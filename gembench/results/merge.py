@@ -175,9 +175,9 @@ class Merged:
     unchanged: bool = False
 
 
-def _combine(sources: list[Source]) -> tuple[dict[str, dict[str, Any]], Merged]:
-    """Run records (once per run id) and cases (the last per machine and case id) of all
-    sources, in a :class:`Merged` without its path; the run records by id."""
+def _combine(sources: list[Source]) -> tuple[list[dict[str, Any]], Merged]:
+    """The records of the merged file: run records (once per run id), then cases (the last per
+    machine and case id); and what was merged, as a :class:`Merged` without its path."""
     runs: dict[str, dict[str, Any]] = {}
     machines: dict[str, dict[str, Any]] = {}
     cases: dict[tuple[str, str], dict[str, Any]] = {}
@@ -201,9 +201,7 @@ def _combine(sources: list[Source]) -> tuple[dict[str, dict[str, Any]], Merged]:
             done.incomplete.append(f"{src.path}: {src.incomplete}")
     done.runs, done.cases = len(runs), len(cases)
     done.machines = {k: machine_label(fp) for k, fp in machines.items()}
-    runs_and_cases = {**{f"run {k}": v for k, v in runs.items()},
-                      **{f"case {k}": v for k, v in cases.items()}}
-    return runs_and_cases, done
+    return [*runs.values(), *cases.values()], done
 
 
 def _serialise(records: list[dict[str, Any]]) -> bytes:
@@ -222,7 +220,7 @@ def merge(paths: list[Path], out_dir: Path, *, force: bool = False) -> Merged:
         _check_same(sources, "suite sha256", lambda r: r.get("suite_sha256"), force)
         _check_same(sources, "commit", lambda r: r["machine"].get("commit"), force)
         records, done = _combine(sources)
-        data = _serialise(list(records.values()))
+        data = _serialise(records)
         done.path = out_dir / "results.jsonl"
         out_dir.mkdir(parents=True, exist_ok=True)
         with RunLock(out_dir):

@@ -44,8 +44,11 @@ def input_files(paths: Iterable[Path | str]) -> list[Path]:
 
 
 def is_results_file(path: Path) -> bool:
-    """Whether ``path`` is a file whose first line is a gembench run record."""
+    """Whether ``path`` is a regular file whose first line is a gembench run record (a fifo or
+    device is never read: it could block)."""
     try:
+        if not path.is_file():
+            return False
         with path.open("rb") as fh:
             head = fh.readline(1 << 20)
     except OSError:
