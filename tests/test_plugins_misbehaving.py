@@ -100,7 +100,7 @@ def test_list_and_run_survive_every_bad_plugin(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FIXTURES), str(ROOT)]),
            "GEMBENCH_PLUGINS": ",".join(str(FIXTURES / b) for b in ["plugin_gem.py", *bad,
                                                                      "plugin_prints.py"]),
-           plugins.TIMEOUT_VAR: "1", "GEMBENCH_TEST_EXIT": "0"}
+           plugins.TIMEOUT_VAR: "8", "GEMBENCH_TEST_EXIT": "0"}
     res = subprocess.run([sys.executable, "-m", "gembench", "list"], capture_output=True,
                          text=True, env=env, timeout=120)
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
@@ -109,7 +109,7 @@ def test_list_and_run_survive_every_bad_plugin(tmp_path: Path) -> None:
                          env=env, timeout=120)
     why = json.loads(res.stdout.splitlines()[-1])
     assert "called sys.exit(0)" in why[str(FIXTURES / "plugin_exit.py")]
-    assert "did not finish within 1 s" in why[str(FIXTURES / "plugin_hangs.py")]
+    assert "did not finish within 8 s" in why[str(FIXTURES / "plugin_hangs.py")]
     assert "already registered" in why[str(FIXTURES / "plugin_same_name.py")]
     assert why["test_gem"] == "" and why["chatty_gem"] == ""
     suite = tmp_path / "s.yaml"
