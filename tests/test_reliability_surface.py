@@ -364,3 +364,42 @@ def test_the_lock_file_on_a_full_disk_is_one_line(tmp_path: Path,
     monkeypatch.setattr(Path, "open", lambda self, *a, **k: _FullFile(real(self, *a, **k)))
     with pytest.raises(ResultsError, match=r"cannot write the lock file .*No space left"):
         RunLock(tmp_path)
+
+
+def test_a_merge_killed_at_any_moment_leaves_no_partial_file(tmp_path: Path) -> None:
+    """SIGKILL a real ``merge`` of a 4,700-case file at several moments: ``results.jsonl`` is
+    absent or complete, and the same command then writes the reference file."""
+    import signal
+    import subprocess
+    import sys
+
+    from gembench.results.store import scan
+
+    recs = records(v2(tmp_path / "small.jsonl"))
+    big = [recs[0]] + [{**r, "case_id": f"{r['case_id']}/{k}"}
+                       for k in range(120) for r in recs[1:-1]]
+    src = write(tmp_path / "big.jsonl", big)
+    argv = [sys.executable, "-m", "gembench", "merge", str(src), "--out"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    assert subprocess.run([*argv, "ref"], env=env, capture_output=True).returncode == 0
+    for i, delay in enumerate([0.7, 1.1, 1.6]):
+        out = tmp_path / f"m{i}"
+        proc = subprocess.Popen([*argv, str(out)], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        merged = out / "results.jsonl"
+        assert not merged.exists() or not scan(merged).notes, delay
+        assert subprocess.run([*argv, str(out)], env=env, capture_output=True).returncode == 0
+        assert merged.read_bytes() == (Path("ref") / "results.jsonl").read_bytes()
+
+
+def test_crosscheck_of_another_cpus_file_warns(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    recs = records(v2(tmp_path / "v.jsonl"))
+    recs[0]["environment"]["cpu"]["brand_raw"] = "Some Other CPU 9000"
+    other = write(tmp_path / "other.jsonl", recs[:-1])
+    assert main(["crosscheck", str(other), "--filter", "backend=nothing"]) == 2
+    err = capsys.readouterr().err
+    assert "measured on Some Other CPU 9000 x2, this machine is" in err
