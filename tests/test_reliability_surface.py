@@ -298,27 +298,6 @@ def test_a_key_written_twice_in_a_suite_is_refused(tmp_path: Path,
     assert "'dtypes' written twice (first on line 2)" in one_error(capsys)
 
 
-@pytest.mark.parametrize("argv, says", [
-    (["missing.jsonl"], "no such file"), (["."], "a directory without"),
-    (["{d}"], "nothing to re-time"), (["{f99}"], "schema 99"),
-    (["{f}", "--filter", "nokey=1"], "unknown field 'nokey'"),
-    (["{f}", "--repeats", "0"], "--repeats"), (["{f}", "--min-run-time", "nan"],
-                                               "--min-run-time")])
-def test_crosscheck_argument_mistakes_are_one_line(argv: list[str], says: str, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("gembench.engine.crosscheck._in_fresh_process",
-                        lambda *a: pytest.fail("re-timed"))
-    f = v2(tmp_path / "d" / "results.jsonl")
-    recs = records(f)
-    recs[0]["schema"] = 99
-    f99 = write(tmp_path / "f99.jsonl", recs[:-1], end=False)
-    if argv == ["{d}"]:  # a run directory is read; its cases filtered out: one error
-        argv = [*argv, "--filter", "backend=nothing"]
-    assert main(["crosscheck", *(a.format(d=f.parent, f=f, f99=f99) for a in argv)]) == 2
-    assert says in capsys.readouterr().err
-
-
 def test_an_unreachable_ray_address_is_one_line_at_once() -> None:
     from gembench.engine.executors import ExecutorError
     from gembench.engine.ray_executor import check_reachable
@@ -393,13 +372,3 @@ def test_a_merge_killed_at_any_moment_leaves_no_partial_file(tmp_path: Path) -> 
         assert not merged.exists() or not scan(merged).notes, delay
         assert subprocess.run([*argv, str(out)], env=env, capture_output=True).returncode == 0
         assert merged.read_bytes() == (Path("ref") / "results.jsonl").read_bytes()
-
-
-def test_crosscheck_of_another_cpus_file_warns(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
-    recs = records(v2(tmp_path / "v.jsonl"))
-    recs[0]["environment"]["cpu"]["brand_raw"] = "Some Other CPU 9000"
-    other = write(tmp_path / "other.jsonl", recs[:-1])
-    assert main(["crosscheck", str(other), "--filter", "backend=nothing"]) == 2
-    err = capsys.readouterr().err
-    assert "measured on Some Other CPU 9000 x2, this machine is" in err
