@@ -32,6 +32,7 @@ from gembench.report.fmt import fmt_ratio_spread, fmt_time
 from gembench.report.frames import cost_frame
 from gembench.report.runs import load_runs, merged_cases
 from gembench.results import CaseRecord, ResultsError, RunRecord
+from gembench.results.paths import check_out_file, write_whole
 
 
 class ExportError(Exception):
@@ -55,8 +56,23 @@ def _extra_lines(r: Any) -> list[str]:
 
 
 def _finite_or_none(x: Any) -> float | None:
-    x = float(x)
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
     return x if math.isfinite(x) else None
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite number (a median of 1e305 scaled to µs, a statistic
+    that overflowed) replaced by null: an export is always valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def github_action_benchmark(df: pd.DataFrame, _records: dict[str, CaseRecord],
@@ -65,8 +81,10 @@ def github_action_benchmark(df: pd.DataFrame, _records: dict[str, CaseRecord],
     out: list[dict[str, Any]] = []
     for _, r in _ok(df).iterrows():
         extra = "\n".join(_extra_lines(r))
-        out.append({"name": r["case_id"], "unit": "us", "value": float(r["median"]) * 1e6,
-                    "range": f"± {float(r['iqr']) * 1e6 / 2:.4g}", "extra": extra})
+        value = _finite_or_none(float(r["median"]) * 1e6)
+        if value is not None:
+            out.append({"name": r["case_id"], "unit": "us", "value": value,
+                        "range": f"± {float(r['iqr']) * 1e6 / 2:.4g}", "extra": extra})
         if math.isfinite(float(r["ratio"])):
             out.append({"name": f"{r['case_id']} x ReLU", "unit": "x ReLU (same backend)",
                         "value": float(r["ratio"]),
@@ -161,12 +179,19 @@ def export(results: list[Path], fmt: str) -> Any:
 
 
 def write_export(results: list[Path], fmt: str, out: Path | None = None) -> str:
-    """The export as JSON text, written to ``out`` when given."""
-    text = json.dumps(export(results, fmt), indent=1, allow_nan=False, ensure_ascii=False) + "\n"
+    """The export as JSON text, written whole to ``out`` when given (never over one of
+    ``results`` or any results file: refused before anything is read)."""
+    if fmt not in FORMATS:
+        raise ExportError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text, encoding="utf-8")
-    return text
+        check_out_file(Path(out), results, "--out")
+    text = json.dumps(json_safe(export(results, fmt)), indent=1, allow_nan=False,
+                      ensure_ascii=False) + "\n"
+    # a lone surrogate (an escaped one in a results file) stays a JSON escape, not bad UTF-8
+    data = text.encode("utf-8", "backslashreplace")
+    if out is not None:
+        write_whole(Path(out), data)
+    return data.decode("utf-8")
 
 
 __all__ = ["FORMATS", "ExportError", "ResultsError", "export", "write_export"]

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gembench.results.store import ResultsError, scan
+from gembench.results.store import END_KIND, ResultsError, end_mark, iter_lines, scan
 
 LOCK_NAME = ".gembench.lock"
 
@@ -101,6 +101,23 @@ def _jsonable(obj: Any) -> Any:
     return str(obj)
 
 
+def count_records(path: Path) -> int:
+    """Records (non-blank lines, end marks aside) in a results file, as :func:`scan` counts."""
+    return sum(1 for _, rec, problem in iter_lines(path)
+               if not (problem is None and isinstance(rec, dict) and rec.get("kind") == END_KIND))
+
+
+def mark_complete(path: Path) -> None:
+    """Append the end mark that says every record of the file is there (a run that finished,
+    a merge); :class:`ResultsError` when it cannot be written."""
+    path = Path(path)
+    try:
+        records = count_records(path)
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    ResultsWriter(path).append(end_mark(records))
+
+
 class RunLock:
     """An exclusive ``flock`` on ``DIR/.gembench.lock`` for as long as a run writes into DIR;
     a second run (or ``--resume``) into the same directory is refused, naming the holder."""
@@ -124,10 +141,15 @@ class RunLock:
                 raise
             raise ResultsError(f"{run_dir}: another gembench run (pid {holder}) is writing "
                                "here; wait for it to finish or choose another --out") from None
-        self._fh.seek(0)
-        self._fh.truncate()
-        self._fh.write(f"{os.getpid()}\n")
-        self._fh.flush()
+        try:
+            self._fh.seek(0)
+            self._fh.truncate()
+            self._fh.write(f"{os.getpid()}\n")
+            self._fh.flush()
+        except OSError as exc:  # a full or read-only file system: the lock holds anyway
+            self._fh.close()
+            raise ResultsError(f"{run_dir}: cannot write the lock file {LOCK_NAME}: "
+                               f"{exc.strerror or exc}") from None
 
     def release(self) -> None:
         if not self._fh.closed:
