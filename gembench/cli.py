@@ -141,7 +141,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from gembench.report.summary import print_summary
     from gembench.results import ResultsError
     from gembench.results.store import load_run
-    from gembench.results.writer import mark_complete
 
     try:
         shard = parse_shard(args.shard) if args.shard is not None else None
@@ -157,7 +156,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         results = run_suite(suite, out, resume=args.resume, filter_expr=args.filter,
                             progress=not args.no_progress, allocator=args.allocator,
                             profile=args.profile, shard=shard, executor=runner)
-        mark_complete(results)  # every case is recorded: the file says it is complete
         if shard and not load_run(results)[1]:
             print(f"gembench: shard {shard[0]}/{shard[1]} is empty (fewer comparison groups "
                   "than shards): an empty run, nothing measured", file=sys.stderr)

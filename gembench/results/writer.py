@@ -60,6 +60,7 @@ class ResultsWriter:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.repaired = repair_tail(self.path)
+            _drop_end_mark(self.path)
         except OSError as exc:
             raise ResultsError(f"{self.path}: cannot open for appending: "
                                f"{exc.strerror or exc}") from None
@@ -85,6 +86,24 @@ class ResultsWriter:
                 raise
         finally:
             os.close(fd)
+
+
+def _drop_end_mark(path: Path) -> None:
+    """Appending to a complete file (``--resume``, a re-run) makes it incomplete until its
+    writer ends again: the end mark goes now and comes back with :func:`mark_complete`."""
+    if not path.exists():
+        return
+    with path.open("rb+") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, size - 4096))
+        tail = fh.read()
+        lines = tail.rstrip(b"\n").rsplit(b"\n", 1)
+        try:
+            last = json.loads(lines[-1])
+        except ValueError:
+            return
+        if isinstance(last, dict) and last.get("kind") == END_KIND:
+            fh.truncate(size - len(tail) + (len(lines[0]) + 1 if len(lines) == 2 else 0))
 
 
 def _write_failure(path: Path, exc: OSError) -> str:
