@@ -14,8 +14,9 @@ median over every pair of a NEW and a BASE value) and its within-run standard er
 distribution-free interval of that estimate. Within-run samples
 understate how much a figure moves between runs, so the run-to-run spread is estimated from the
 comparison itself: ``sigma`` = 1.4826 × the median absolute deviation of ``d`` over the
-compared cases of the same context and pass (all cases when fewer than 8), never below
-:data:`NOISE_FLOOR`. A case's one-sided p-value is that of ``d / sqrt(se² + sigma²)``; the
+compared cases of the same context and pass (all cases when fewer than 8; :data:`PRIOR_SIGMA`
+when the whole comparison has fewer than 8), never below :data:`NOISE_FLOOR`. A case's
+one-sided p-value is that of ``d / sqrt(se² + sigma²)``; the
 Benjamini–Hochberg procedure keeps the false-discovery rate across all cases at ``alpha``;
 a case is a **regression** when it survives that and its change exceeds the threshold.
 """
@@ -41,6 +42,8 @@ ALPHA = 0.05
 NOISE_FLOOR = 0.01
 #: fewest cases of a class for its own spread estimate
 MIN_CLASS = 8
+#: the run-to-run spread assumed (log scale) when a comparison has fewer than MIN_CLASS cases
+PRIOR_SIGMA = 0.03
 #: fewest per-round values a side needs
 MIN_SAMPLES = 3
 
@@ -55,8 +58,15 @@ def _per_round(num: Sequence[float] | None, den: Sequence[float] | None) -> np.n
 
 
 def series(rec: CaseRecord, metric: str) -> tuple[str, np.ndarray] | None:
-    """``(metric used, per-round values)`` of a case, or None (no samples; a baseline against
-    itself)."""
+    """``(metric used, per-round values)`` of a case, or None (no samples, samples that are
+    not numbers; a baseline against itself)."""
+    try:
+        return _series(rec, metric)
+    except (TypeError, ValueError):  # a damaged record: no figure, never a traceback
+        return None
+
+
+def _series(rec: CaseRecord, metric: str) -> tuple[str, np.ndarray] | None:
     t = rec.timing
     if t is None or not t.samples:
         return None
@@ -143,7 +153,8 @@ def decide(pairs: dict[str, tuple[str, np.ndarray, np.ndarray]], classes: dict[s
     by_class: dict[str, list[float]] = {}
     for cid, v in d.items():
         by_class.setdefault(classes.get(cid, ""), []).append(v)
-    everyone = robust_sigma(np.asarray(list(d.values())))
+    everyone = robust_sigma(np.asarray(list(d.values()))) if len(d) >= MIN_CLASS \
+        else PRIOR_SIGMA
     out: dict[str, Decision] = {}
     for cid, (metric, _b, _n) in pairs.items():
         cls = by_class[classes.get(cid, "")]

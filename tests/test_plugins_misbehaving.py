@@ -80,14 +80,14 @@ def test_a_taken_name_is_refused_not_replaced(registry: dict) -> None:
 ])
 def test_wrong_outputs_fail_the_case_with_the_reason(name: str, why: str,
                                                      registry: dict) -> None:
-    from gembench.engine.measure import measure_safely
+    from gembench.engine.group import measure_one
     from gembench.engine.policy import Timing
     from gembench.plan.cases import Case
 
     assert _load("plugin_bad_outputs.py") is None
     case = Case(backend=name, activation="gem", params={"N": 1}, shape=(4096,),
                 pass_="forward", dtype="float32")
-    body = measure_safely(case, Timing(budget_s=0.01, min_samples=3, warmup=1), seed=0)
+    body = measure_one(case, Timing(budget_s=0.01, min_samples=3, warmup=1), seed=0)
     assert body["status"] == "failed" and why in body["reason"], body.get("reason")
     if name != "nan_gem":  # timed, then failed by the gate: reports show ok cases only
         assert body.get("timing") is None

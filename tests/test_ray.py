@@ -107,7 +107,8 @@ def test_ray_runs_the_same_cases_as_local(ray_cluster: Path, tmp_path: Path) -> 
     assert len(local) == 8 and all(r["status"] == "ok" for r in remote)
     records = list(read_records(remote_file))
     assert records[0]["executor"]["name"] == "ray"
-    assert {r["kind"] for r in records} == {"run", "case"}
+    assert {r["kind"] for r in records} == {"run", "case", "end"}
+    assert records[-1] == {"kind": "end", "records": len(records) - 1}  # complete
     assert len({r["machine_key"] for r in remote}) == 1
     assert remote[0]["machine"]["cores"] == os.cpu_count()
     assert {r["niceness"] for r in remote} == {0}  # cases never ran niced

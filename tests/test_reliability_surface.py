@@ -37,9 +37,10 @@ def write(path: Path, recs: list[dict[str, Any]], end: bool = True) -> Path:
 
 
 def v2(path: Path, fixture: Path = FIXTURE, end: bool = True) -> Path:
-    """The fixture as a version-2 file of hot cases."""
+    """The fixture as a version-2 file of hot cases, written by a gembench that ends its files
+    with an end mark (``end``: whether this one got it)."""
     recs = copy.deepcopy(records(fixture))
-    recs[0]["schema"] = 2
+    recs[0]["schema"], recs[0]["end_mark"] = 2, True
     for r in recs[1:]:
         r["cache"], r["case_id"] = "hot", r["case_id"] + "/hot"
     return write(path, recs, end)
@@ -372,3 +373,13 @@ def test_a_merge_killed_at_any_moment_leaves_no_partial_file(tmp_path: Path) -> 
         assert not merged.exists() or not scan(merged).notes, delay
         assert subprocess.run([*argv, str(out)], env=env, capture_output=True).returncode == 0
         assert merged.read_bytes() == (Path("ref") / "results.jsonl").read_bytes()
+
+
+def test_a_file_from_before_end_marks_is_not_called_incomplete(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = tmp_path / "old.jsonl"  # a version-2 file whose writer did not write end marks
+    recs = copy.deepcopy(records(FIXTURE))
+    recs[0]["schema"] = 2
+    old.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert main(["export", str(old), "--format", "bmf", "--out", str(tmp_path / "e.json")]) == 0
+    assert "incomplete" not in capsys.readouterr().err

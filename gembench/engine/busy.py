@@ -104,7 +104,7 @@ class VisitBusy:
         self.ticks: dict[str, int] = {}
         self.wall: dict[str, float] = {}
         self.visits = 0
-        self.busy_visits = 0  # visits during which other processes used at least one tick
+        self.busy_visits = 0  # visits during which other processes used two ticks or more
         self._mark: tuple[int | None, int | None, float] = (None, None, 0.0)
         self.available = _machine_busy_ticks() is not None and _own_ticks() is not None
 
@@ -116,10 +116,12 @@ class VisitBusy:
         m1, o1 = _machine_busy_ticks(), _own_ticks()
         self.wall[name] = self.wall.get(name, 0.0) + time.perf_counter() - t0
         if None not in (m0, o0, m1, o1):
-            other = max(0, (m1 - m0) - (o1 - o0))  # type: ignore[operator]
+            # signed: the machine's and the process's counters tick apart, so one visit can
+            # read a tick too many or too few; clamping each visit would only ever add
+            other = (m1 - m0) - (o1 - o0)  # type: ignore[operator]
             self.ticks[name] = self.ticks.get(name, 0) + other
             self.visits += 1
-            self.busy_visits += other > 0
+            self.busy_visits += other >= 2
 
     @property
     def transient(self) -> bool:
@@ -135,7 +137,7 @@ class VisitBusy:
         if not self.available or wall <= 0:
             return Busy(wall_s=wall, load_avg=load, gpu=gpu, threshold_cores=self.threshold,
                         source="unavailable (no /proc)")
-        other = sum(self.ticks.get(n, 0) for n in names) / _TICK
+        other = max(0, sum(self.ticks.get(n, 0) for n in names)) / _TICK
         return Busy(other_cpu_s=other, wall_s=wall, other_cores=other / wall,
                     threshold_cores=self.threshold, load_avg=load, gpu=gpu,
                     source=f"/proc/stat busy - /proc/self/stat utime+stime over the visits of "

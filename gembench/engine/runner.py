@@ -278,6 +278,7 @@ def run_record(suite: Suite, allocators: set[str] | None = None) -> dict[str, An
         "likeness": suite.likeness or None,
         "allocator_env": allocator_environment(sorted(allocators or ())),
         "environment": capture(suite.path),
+        "end_mark": True,  # this file ends with an end mark once every case is recorded
     }
 
 

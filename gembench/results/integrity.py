@@ -47,10 +47,11 @@ class EndTracker:
         self.records += 1
         return False
 
-    def notes(self, schema: Any) -> list[str]:
-        """Why the file is not known to be complete (version-1 files predate end marks and
-        are not judged)."""
-        if schema == 1:
+    def notes(self, schema: Any, declared: bool = True) -> list[str]:
+        """Why the file is not known to be complete. Files that do not declare end marks in
+        their run record (``end_mark``: version-1 files, files of a gembench before end marks)
+        are not judged."""
+        if schema == 1 or not declared:
             return []
         if self.end is None:
             return ["incomplete: no end mark (the run or merge that wrote it did not finish, "

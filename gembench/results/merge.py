@@ -140,7 +140,7 @@ def load_source(path: Path, force: bool = False) -> Source:
     if not src.runs:
         raise MergeError(f"{shown(file)}: no run record (line 1 of a results file); not a "
                          "gembench results file?")
-    notes = ends.notes(1 if v1 and len(src.runs) == 1 else 2)
+    notes = ends.notes(1 if v1 and len(src.runs) == 1 else 2, bool(src.runs[0].get("end_mark")))
     src.incomplete = notes[0] if notes else None
     src.cases = list(cases.values())
     return src
@@ -205,6 +205,7 @@ def _combine(sources: list[Source]) -> tuple[list[dict[str, Any]], Merged]:
 
 
 def _serialise(records: list[dict[str, Any]]) -> bytes:
+    records = [{**r, "end_mark": True} if r.get("kind") == "run" else r for r in records]
     lines = [json.dumps(r, allow_nan=True, default=str) for r in records]
     lines.append(json.dumps(end_mark(len(records))))
     return ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass")

@@ -300,6 +300,8 @@ class RunRecord(Record):
     machine_key: str | None = doc("in a merged file: the machine key of this run")
     machine: dict[str, Any] | None = doc("in a merged file: the machine fingerprint")
     merged_from: str | None = doc("in a merged file: the file this run record came from")
+    end_mark: bool | None = doc("the file's writer ends it with an end mark when complete "
+                                "(files without this key are not judged complete or not)")
     source_schema: int | None = doc("in a merged file: the schema version of a source run "
                                     "merged with `--force` although this gembench cannot read "
                                     "it (every report says so)")

@@ -239,7 +239,8 @@ def scan(path: Path) -> Scan:
         if problem:
             out.problems.append(f"line {lineno}: {problem}")
     if out.run:
-        out.notes += ends.notes(out.run.get("schema")) + run_notes(out.runs)
+        out.notes += ends.notes(out.run.get("schema"), bool(out.run.get("end_mark"))) + \
+            run_notes(out.runs)
     return out
 
 
@@ -252,7 +253,7 @@ def file_notes(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
                 rec.get("kind") == "run":
             runs.append(rec)
             schema = runs[0].get("schema")
-    return runs, ends.notes(schema) if runs else []
+    return runs, ends.notes(schema, bool(runs[0].get("end_mark"))) if runs else []
 
 
 def _check_run(path: Path, lineno: int, rec: dict[str, Any]) -> None:

@@ -91,12 +91,12 @@ class ResultsWriter:
 def _drop_end_mark(path: Path) -> None:
     """Appending to a complete file (``--resume``, a re-run) makes it incomplete until its
     writer ends again: the end mark goes now and comes back with :func:`mark_complete`."""
-    if not path.exists():
+    if not path.is_file():  # absent, or a device such as /dev/full (reads never end)
         return
     with path.open("rb+") as fh:
         size = fh.seek(0, os.SEEK_END)
         fh.seek(max(0, size - 4096))
-        tail = fh.read()
+        tail = fh.read(min(size, 4096))
         lines = tail.rstrip(b"\n").rsplit(b"\n", 1)
         try:
             last = json.loads(lines[-1])
