@@ -140,9 +140,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from gembench.report.output import ReportOutputError
     from gembench.report.summary import print_summary
     from gembench.results import ResultsError
+    from gembench.results.store import load_run
 
     try:
-        shard = parse_shard(args.shard) if args.shard else None
+        shard = parse_shard(args.shard) if args.shard is not None else None
         runner = executor(args.executor, address=args.address,
                           accelerator_type=args.accelerator_type)
         suite = load_suite(args.suite, quick=args.quick, device=args.device)
@@ -155,6 +156,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         results = run_suite(suite, out, resume=args.resume, filter_expr=args.filter,
                             progress=not args.no_progress, allocator=args.allocator,
                             profile=args.profile, shard=shard, executor=runner)
+        if shard and not load_run(results)[1]:
+            print(f"gembench: shard {shard[0]}/{shard[1]} is empty (fewer comparison groups "
+                  "than shards): an empty run, nothing measured", file=sys.stderr)
     except (RunError, ResultsError, ExecutorError) as exc:
         raise UserError(str(exc)) from None
     except KeyboardInterrupt:
@@ -185,9 +189,12 @@ def _write_report(results: list[Path], out: Path | None) -> Path | None:
 def cmd_report(args: argparse.Namespace) -> int:
     from gembench.report.output import ReportOutputError, write_report_to
     from gembench.results import ResultsError
+    from gembench.results.paths import check_out_file
 
     results = [Path(p) for p in args.results]
     try:
+        if args.out:  # never over an input or any results file
+            check_out_file(Path(args.out), results, "--out")
         if args.html:
             from gembench.report.html import write_html
 
@@ -225,8 +232,12 @@ def cmd_merge(args: argparse.Namespace) -> int:
     for case_id, key, kept in done.duplicates:
         print(f"merge: {case_id} measured more than once on machine {key}; kept the last "
               f"(from {kept})", file=sys.stderr)
+    for line in done.incomplete + ([f"{done.skipped} damaged or malformed record(s) skipped"]
+                                   if done.skipped else []):
+        print(f"gembench: warning: merge: {line}", file=sys.stderr)
     print(f"merged {done.runs} run(s), {done.cases} case(s) from {len(done.machines)} "
-          f"machine(s) -> {done.path}")
+          f"machine(s) -> {done.path}" + (" (already there, unchanged)" if done.unchanged
+                                          else ""))
     for key, label in done.machines.items():
         print(f"  machine {key}: {label}")
     return 0

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from test_reliability_surface import records, v2, write
 
+from gembench.cli import main
 from gembench.engine.crosscheck import crosscheck, summary
 from gembench.engine.group import measure_one
 from gembench.engine.policy import Timing
@@ -42,3 +44,37 @@ def test_nothing_to_recheck_is_one_line_and_exit_2(capsys: pytest.CaptureFixture
     assert cc.main(str(data), "backend=numpy") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no ok hot case" in err[0] and "backend=numpy" in err[0]
+
+
+# ---- argument mistakes and foreign files (issue 23)
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["missing.jsonl"], "no such file"), (["."], "a directory without"),
+    (["{d}"], "nothing to re-time"), (["{f99}"], "schema 99"),
+    (["{f}", "--filter", "nokey=1"], "unknown field 'nokey'"),
+    (["{f}", "--repeats", "0"], "--repeats"), (["{f}", "--min-run-time", "nan"],
+                                               "--min-run-time")])
+def test_crosscheck_argument_mistakes_are_one_line(argv: list[str], says: str, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gembench.engine.crosscheck._in_fresh_process",
+                        lambda *a: pytest.fail("re-timed"))
+    f = v2(tmp_path / "d" / "results.jsonl")
+    recs = records(f)
+    recs[0]["schema"] = 99
+    f99 = write(tmp_path / "f99.jsonl", recs[:-1], end=False)
+    if argv == ["{d}"]:  # a run directory is read; its cases filtered out: one error
+        argv = [*argv, "--filter", "backend=nothing"]
+    assert main(["crosscheck", *(a.format(d=f.parent, f=f, f99=f99) for a in argv)]) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_crosscheck_of_another_cpus_file_warns(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    recs = records(v2(tmp_path / "v.jsonl"))
+    recs[0]["environment"]["cpu"]["brand_raw"] = "Some Other CPU 9000"
+    other = write(tmp_path / "other.jsonl", recs[:-1])
+    assert main(["crosscheck", str(other), "--filter", "backend=nothing"]) == 2
+    err = capsys.readouterr().err
+    assert "measured on Some Other CPU 9000 x2, this machine is" in err

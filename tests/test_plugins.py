@@ -227,8 +227,8 @@ def test_gembench_backends_mistakes_are_unavailable_in_list_and_skipped_in_run(
     suite.write_text(TINY + f"backends: [{', '.join(BAD_BACKENDS)}]\n")
     res = _gembench(["run", str(suite), "--out", str(tmp_path / "out"), "--no-progress"], **env)
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
-    lines = [json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text().split("\n")
-             if x.strip()][1:]
+    lines = [r for r in map(json.loads, filter(str.strip, (
+        tmp_path / "out" / "results.jsonl").read_text().split("\n"))) if r["kind"] == "case"]
     assert len(lines) == 2 * len(BAD_BACKENDS)  # gem and its relu baseline
     for rec in lines:
         assert rec["status"] == "skipped" and BAD_BACKENDS[rec["backend"]][1] in rec["reason"]
@@ -268,8 +268,8 @@ def test_the_example_runs_from_outside_the_package(tmp_path: Path) -> None:
                      "backend=my_*,pass=forward", "--out", str(out), "--no-progress"],
                     cwd=tmp_path)
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
-    cases = [json.loads(x) for x in (out / "results.jsonl").read_text().split("\n")
-             if x.strip()][1:]
+    cases = [r for r in map(json.loads, filter(str.strip, (out / "results.jsonl").read_text(
+        ).split("\n"))) if r["kind"] == "case"]
     by = {(c["backend"], c["label"]): c for c in cases}
     fused = by[("my_fused_gem", "gem(N=2)")]
     assert fused["status"] == "ok" and fused["error"]["forward_eps"] <= 16

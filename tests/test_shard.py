@@ -100,7 +100,9 @@ def test_more_shards_than_groups_leaves_some_empty(cases: list[Case]) -> None:
     assert sum(1 for s in sizes if s) == len(comparison_groups(cases))
 
 
-@pytest.mark.parametrize("text", ["0/3", "4/3", "3", "a/b", "1/2/3", "-1/2", ""])
+@pytest.mark.parametrize("text", ["0/3", "4/3", "3", "a/b", "1/2/3", "-1/2", "", " 1/2",
+                                  "+1/2", "1/2\n", "١/٢", "1_0/20", "1/10001",
+                                  "1/1000000000", "9" * 5000 + "/1"])
 def test_bad_shard_specs_are_refused(text: str) -> None:
     with pytest.raises(ShardError, match="--shard: expected I/N"):
         parse_shard(text)
@@ -111,5 +113,5 @@ def test_run_shard_is_a_one_line_error_when_out_of_range(tmp_path: Path) -> None
                           "--shard", "4/3", "--out", str(tmp_path)], capture_output=True,
                          text=True, cwd=ROOT, timeout=120)
     assert res.returncode == 2
-    assert res.stderr.strip() == "gembench: error: --shard: expected I/N with 1 <= I <= N, " \
-                                 "found '4/3'"
+    assert res.stderr.strip() == "gembench: error: --shard: expected I/N with 1 <= I <= N " \
+                                 "<= 10000, found '4/3'"

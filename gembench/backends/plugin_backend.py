@@ -26,12 +26,46 @@ from gembench.backends.torch_eager import AutogradKernel
 BASELINE_BACKEND = "torch_eager"
 
 
+class PluginOutputError(ValueError):
+    """A plugin's kernel returned something other than a tensor like its input."""
+
+
+def checked(name: str, what: str, x: torch.Tensor, y: Any) -> Any:
+    """``y`` when it is a tensor of ``x``'s shape, dtype and device; else a
+    :class:`PluginOutputError` naming the plugin (its case fails with that reason: a float64
+    result of a float32 case is never timed as if it were float32)."""
+    if not isinstance(y, torch.Tensor):
+        raise PluginOutputError(f"{name}: {what} returned {type(y).__name__}, not a tensor")
+    if y.dtype != x.dtype or y.shape != x.shape or y.device != x.device:
+        raise PluginOutputError(
+            f"{name}: {what} returned {str(y.dtype).removeprefix('torch.')} "
+            f"{tuple(y.shape)} on {y.device} for a {str(x.dtype).removeprefix('torch.')} "
+            f"{tuple(x.shape)} input on {x.device}")
+    return y
+
+
+def checked_kernel(cls: type[Kernel], name: str) -> type[Kernel]:
+    """A plugin's Kernel subclass whose forward output and input gradient are checked
+    (:func:`checked`)."""
+
+    def forward(self: Kernel, x: Any, *args: Any, **kwargs: Any) -> Any:
+        return checked(name, "forward", x, cls.forward(self, x, *args, **kwargs))
+
+    def grads(self: Kernel, x: Any, dy: Any, *args: Any, **kwargs: Any) -> Any:
+        dx, params = cls.grads(self, x, dy, *args, **kwargs)
+        return checked(name, "backward", x, dx), params
+
+    return type(cls.__name__, (cls,), {"forward": forward, "grads": grads,
+                                       "__module__": cls.__module__,
+                                       "__doc__": cls.__doc__})
+
+
 class _UserBackward(torch.autograd.Function):
     """Forward and backward given by the user as two functions; saves what they declared."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, kern: FunctionKernel) -> torch.Tensor:
-        y = kern.impl.forward(x, **kern.spec.params)
+        y = checked(kern.impl.name, "forward", x, kern.impl.forward(x, **kern.spec.params))
         keep = {"x": {"x": x}, "y": {"y": y}, "x_and_y": {"x": x, "y": y}}.get(
             kern.saves.what, {})
         ctx.save_for_backward(*keep.values())
@@ -42,7 +76,8 @@ class _UserBackward(torch.autograd.Function):
     def backward(ctx: Any, dy: torch.Tensor) -> Any:
         saved = dict(zip(ctx.names, ctx.saved_tensors))
         kern = ctx.kern
-        return kern.impl.backward(dy, **saved, **kern.spec.params), None
+        dx = kern.impl.backward(dy, **saved, **kern.spec.params)
+        return checked(kern.impl.name, "backward", dy, dx), None
 
 
 class FunctionKernel(AutogradKernel):
@@ -56,7 +91,8 @@ class FunctionKernel(AutogradKernel):
     def forward(self, x: torch.Tensor, out: Any = None) -> torch.Tensor:
         if not self.impl.autograd:
             return _UserBackward.apply(x, self)
-        return self.impl.forward(x, **{**self.spec.params, **self.params})
+        return checked(self.impl.name, "forward", x,
+                       self.impl.forward(x, **{**self.spec.params, **self.params}))
 
     def describe(self) -> dict[str, Any]:
         return {"implementation": self.impl.name, "source": self.impl.source,
@@ -99,7 +135,7 @@ class PluginBackend(TorchBackend):
 
             return backend(BASELINE_BACKEND).build(spec, dtype, device)
         if self.impl.kernel is not None:
-            kern = self.impl.kernel(spec, dtype, device)
+            kern = checked_kernel(self.impl.kernel, self.name)(spec, dtype, device)
             if self.impl.saves.what != "unknown":
                 kern.saves = self.impl.saves
             return kern

@@ -19,12 +19,15 @@ This module imports no torch: ``import gembench`` stays light.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 import importlib.util
+import math
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +39,8 @@ from gembench.backends.base import SAVED_WHAT, Kernel, Saved, SavedWhat
 
 ENTRY_POINT_GROUP = "gembench.implementations"
 ENV_VAR = "GEMBENCH_PLUGINS"
+TIMEOUT_VAR = "GEMBENCH_PLUGIN_TIMEOUT_S"
+DEFAULT_TIMEOUT_S = 60.0
 DEVICES = ("cpu", "cuda")
 _ATTR = "__gembench_implementation__"
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
@@ -96,6 +101,10 @@ def register_implementation(
         impl = _implementation(obj, name=name, activations=activations, dtypes=dtypes,
                                devices=devices, autograd=autograd, backward=backward,
                                saves=saves, summary=summary, requires=requires)
+        taken = REGISTRY.get(impl.name)
+        if taken is not None and taken.source != impl.source:
+            raise PluginError(f"register_implementation(name={impl.name!r}): the name is "
+                              f"already registered by {taken.source or 'code'} ({taken.origin})")
         REGISTRY[impl.name] = impl
         setattr(obj, _ATTR, impl)
         return obj
@@ -181,21 +190,62 @@ def load(ref: str, *, origin: str, base_dir: Path | None = None) -> str | None:
     return _once(source, origin, f"importing {ref}", lambda: _import(ref, source))
 
 
+def import_timeout() -> float:
+    """Seconds a plugin's import may take (``GEMBENCH_PLUGIN_TIMEOUT_S``, default 60)."""
+    try:
+        value = float(os.environ.get(TIMEOUT_VAR, "") or DEFAULT_TIMEOUT_S)
+    except ValueError:
+        value = DEFAULT_TIMEOUT_S
+    return value if math.isfinite(value) and value > 0 else DEFAULT_TIMEOUT_S
+
+
 def _once(source: str, origin: str, doing: str, load_it: Callable[[], None]) -> str | None:
     """Run ``load_it`` once per source with registrations attributed to it; the failure reason
-    (an exception of any kind, caught: a plugin never crashes gembench) or None."""
+    (an exception of any kind, ``sys.exit``, or an import that outlasts :func:`import_timeout`,
+    all caught: a plugin never ends or hangs gembench) or None."""
     if source not in _loaded:
         _loading.append((source, origin))
         try:
-            load_it()
-            _loaded[source] = None
-        except PluginError as exc:
-            _loaded[source] = str(exc)
-        except Exception as exc:
-            _loaded[source] = f"{doing} raised {type(exc).__name__}: {exc}"
+            _loaded[source] = _failure(doing, _bounded(load_it, import_timeout()))
         finally:
             _loading.pop()
     return _loaded[source]
+
+
+def _failure(doing: str, exc: BaseException | None) -> str | None:
+    if exc is None:
+        return None
+    if isinstance(exc, PluginError):
+        return str(exc)
+    if isinstance(exc, SystemExit):
+        return f"{doing} called sys.exit({exc.code!r})"
+    if isinstance(exc, TimeoutError):
+        return f"{doing} did not finish within {import_timeout():g} s ({TIMEOUT_VAR}); hangs?"
+    return f"{doing} raised {type(exc).__name__}: {exc}"
+
+
+def _bounded(load_it: Callable[[], None], timeout: float) -> BaseException | None:
+    """Run ``load_it`` in a daemon thread, its prints sent to stderr (stdout carries gembench's
+    own output, e.g. an export); what it raised, a TimeoutError when it did not end in time,
+    or None. A hung import is left behind in its thread (it cannot be stopped)."""
+    box: list[BaseException | None] = []
+
+    def target() -> None:
+        try:
+            load_it()
+            box.append(None)
+        except BaseException as exc:  # sys.exit or anything else: the reason
+            box.append(exc)
+
+    with contextlib.redirect_stdout(sys.stderr):
+        thread = threading.Thread(target=target, name="gembench-plugin-import", daemon=True)
+        thread.start()
+        thread.join(timeout)
+    if thread.is_alive() or not box:
+        return TimeoutError()
+    if isinstance(box[0], KeyboardInterrupt):
+        raise box[0]
+    return box[0]
 
 
 def _import(ref: str, source: str) -> None:

@@ -103,6 +103,8 @@ class VisitBusy:
         self.threshold, self.device = threshold_cores, device
         self.ticks: dict[str, int] = {}
         self.wall: dict[str, float] = {}
+        self.visits = 0
+        self.busy_visits = 0  # visits during which other processes used at least one tick
         self._mark: tuple[int | None, int | None, float] = (None, None, 0.0)
         self.available = _machine_busy_ticks() is not None and _own_ticks() is not None
 
@@ -116,6 +118,14 @@ class VisitBusy:
         if None not in (m0, o0, m1, o1):
             other = max(0, (m1 - m0) - (o1 - o0))  # type: ignore[operator]
             self.ticks[name] = self.ticks.get(name, 0) + other
+            self.visits += 1
+            self.busy_visits += other > 0
+
+    @property
+    def transient(self) -> bool:
+        """The other work came and went: fewer than half of the visits saw any (a steady
+        neighbour shows in nearly every visit; re-timing would only meet it again)."""
+        return self.visits > 0 and self.busy_visits < self.visits / 2
 
     def of(self, names: set[str]) -> Busy:
         """The :class:`Busy` record of the visits of ``names``."""

@@ -17,6 +17,8 @@ error.
 from __future__ import annotations
 
 import json
+import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -140,7 +142,7 @@ def _in_fresh_process(case: Case, min_run_time: float, repeats: int,
 def _cases(results: Path | None, filter_expr: str | None
            ) -> list[tuple[Case, float | None, float | None]]:
     """(case, the file's hot median and "x ReLU", or None to measure) to cross-check."""
-    from gembench.engine.runner import matches
+    from gembench.engine.runner import RunError, matches
 
     if results is None:
         from gembench.plan.suite import parse_suite
@@ -149,11 +151,13 @@ def _cases(results: Path | None, filter_expr: str | None
             (c, None, None) for c in parse_suite(BUILTIN).cases
             if not (c.context != "elementwise" or c.backend == "triton")]
     else:
-        from gembench.results import load_run
+        from gembench.report.runs import load_typed
 
         fields = set(Case.__dataclass_fields__)
         pairs = []
-        for rec in load_run(results)[1]:
+        _, run, cases = load_typed(results)  # ResultsError: one line naming the file
+        _warn_other_machine(results, run.environment)
+        for rec in cases:
             if rec.status != "ok" or rec.cache != "hot" or rec.timing is None:
                 continue
             ident = {k: v for k, v in rec.to_json().items() if k in fields}
@@ -162,7 +166,46 @@ def _cases(results: Path | None, filter_expr: str | None
             rr = rec.timing.ratio_to_relu
             pairs.append((Case(**ident), rec.timing.median,
                           rr.median if rr is not None and rec.activation != "relu" else None))
-    return [p for p in pairs if matches(p[0], filter_expr)]
+    try:
+        return [p for p in pairs if matches(p[0], filter_expr)]
+    except RunError as exc:  # an unknown --filter key
+        raise CrosscheckError(f"crosscheck: {exc}") from None
+
+
+class CrosscheckError(LookupError):
+    """Arguments crosscheck cannot use; the message is one line."""
+
+
+#: bounds of --min-run-time (seconds per window) and --repeats (windows per method)
+MIN_RUN_TIME_RANGE = (1e-3, 60.0)
+REPEATS_RANGE = (1, 1000)
+
+
+def check_arguments(min_run_time: float, repeats: int) -> None:
+    """Refuse a ``--min-run-time`` or ``--repeats`` that could not give an answer (0, NaN,
+    negative, or hours of windows)."""
+    lo, hi = MIN_RUN_TIME_RANGE
+    if not (isinstance(min_run_time, (int, float)) and math.isfinite(min_run_time)
+            and lo <= min_run_time <= hi):
+        raise CrosscheckError(f"crosscheck: --min-run-time: expected seconds in [{lo:g}, "
+                              f"{hi:g}], found {min_run_time!r}")
+    lo_r, hi_r = REPEATS_RANGE
+    if not (isinstance(repeats, int) and lo_r <= repeats <= hi_r):
+        raise CrosscheckError(f"crosscheck: --repeats: expected an integer in [{lo_r}, "
+                              f"{hi_r}], found {repeats!r}")
+
+
+def _warn_other_machine(results: Path, environment: dict[str, Any] | None) -> None:
+    """Re-timing here a file measured on another CPU compares two machines: say so."""
+    from gembench.engine.environment import cpu_info
+    from gembench.results.merge import fingerprint
+
+    theirs = fingerprint(environment)
+    here = {"cpu": (cpu_info() or {}).get("brand_raw"), "cores": os.cpu_count()}
+    if (theirs["cpu"], theirs["cores"]) != (here["cpu"], here["cores"]):
+        print(f"gembench: warning: {results} was measured on {theirs['cpu'] or 'an unknown CPU'}"
+              f" x{theirs['cores']}, this machine is {here['cpu']} x{here['cores']}: its "
+              "medians ('in file', 'file / now') compare two machines", file=sys.stderr)
 
 
 def crosscheck(results: Path | None = None, filter_expr: str | None = None,
@@ -208,10 +251,13 @@ def main(results: str | None = None, filter_expr: str | None = None,
          min_run_time: float = 0.3, repeats: int = 6) -> int:
     from tabulate import tabulate
 
+    from gembench.results import ResultsError
+
     try:
+        check_arguments(min_run_time, repeats)
         rows = crosscheck(Path(results) if results else None, filter_expr, min_run_time,
                           repeats=repeats)
-    except LookupError as exc:
+    except (LookupError, ResultsError) as exc:
         print(f"gembench: error: {exc}", file=sys.stderr)
         return 2
     print(tabulate([[r.case_id, r.gembench_s and r.gembench_s * 1e3,

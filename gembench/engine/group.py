@@ -116,8 +116,9 @@ class Marker:
 
 def time_rounds(members: list[Member], marker: Marker, events: Events,
                 seed: int) -> tuple[Interleaved, VisitBusy, str, Any]:
-    """One set of rounds over every callable of the group (re-timed while the machine is busy,
-    up to ``timing.retry_busy`` times)."""
+    """One set of rounds over every callable of the group, re-timed up to
+    ``timing.retry_busy`` times while a case was busy and the load looked transient (a steady
+    neighbour would be met again: its figures are withheld by the report instead)."""
     timing = _group_timing(members)
     fns: dict[str, Callable[[], Any]] = {}
     for m in members:
@@ -144,7 +145,7 @@ def time_rounds(members: list[Member], marker: Marker, events: Events,
                          on_round=lambda r: events("round", round=r), budget_s=timing.budget_s)
         res = interleaved(fns, clock, timing, next(iter(fns)), None, plan)
         busy = any(BusyMonitor.is_busy(visits.of(_visited(m))) for m in members)
-        if not busy or retries >= timing.retry_busy:
+        if not busy or retries >= timing.retry_busy or not visits.transient:
             break
         retries += 1
     res.retries = retries

@@ -20,7 +20,7 @@ class Timing:
     timeout_s: float = 600.0
     error_elements: int = 1 << 20
     cuda_graphs: bool = False  # CUDA: replay each timed callable from a captured CUDA graph
-    retry_busy: int = 0  # re-time a case measured on a busy machine up to this many times
+    retry_busy: int = 1  # re-time a group measured busy (transient load) up to this often
     busy_threshold_cores: float = 0.5  # other processes' CPU use that marks the machine busy
 
     def quick(self) -> Timing:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sys
 import tempfile
 from dataclasses import asdict
@@ -114,6 +115,7 @@ class RayExecutor(Executor):
             return
         # a cluster started here runs its workers at niceness 0 (Ray's default is 15)
         os.environ.setdefault(_NICENESS, "0")
+        check_reachable(self.address or os.environ.get("RAY_ADDRESS"))
         try:
             self.ray.init(address=self.address, log_to_driver=False)
         except (ConnectionError, ValueError, RuntimeError) as exc:
@@ -169,10 +171,34 @@ class RayExecutor(Executor):
                           "niceness": env["niceness"]})
 
 
+#: seconds to wait for a cluster's address to answer before the run is refused
+CONNECT_TIMEOUT_S = 10.0
+
+
+def check_reachable(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Refuse at once (:class:`ExecutorError`, one line) a ``HOST:PORT`` address nothing
+    answers on within ``timeout`` seconds; Ray itself would retry for minutes. ``auto``, ``local``,
+    ``ray://`` addresses and None are left to Ray."""
+    if not address or "://" in address or address in ("auto", "local"):
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not host:
+        raise ExecutorError(f"--address {address}: expected HOST:PORT (e.g. 10.0.0.1:6379), "
+                            "auto, or a ray:// address")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        why = f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError) else (
+            exc.strerror or str(exc))
+        raise ExecutorError(f"--address {address}: cannot reach the Ray cluster ({why}); is "
+                            "`ray start --head` running there?") from None
+
+
 def _setting_env(case: Case) -> dict[str, str]:
     from gembench.engine.runner import setting_env
 
     return setting_env(case)
 
 
-__all__ = ["RayExecutor", "measure_group"]
+__all__ = ["RayExecutor", "check_reachable", "measure_group"]

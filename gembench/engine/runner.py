@@ -27,7 +27,7 @@ from gembench.engine.policy import Timing
 from gembench.plan.cases import Case
 from gembench.plan.suite import Suite
 from gembench.results.store import RESULTS_NAME, SCHEMA_VERSION, load_run
-from gembench.results.writer import ResultsWriter, RunLock, check_resumable
+from gembench.results.writer import ResultsWriter, RunLock, check_resumable, mark_complete
 
 if TYPE_CHECKING:
     from gembench.engine.executors import Executor
@@ -234,6 +234,7 @@ def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr:
                 executor.run(todo, ctx)
             finally:
                 bar.close()
+            mark_complete(results)  # every case is recorded: the file says it is complete
         finally:
             executor.stop()
     return results

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -92,25 +93,37 @@ def assign(groups: list[Group], n: int) -> list[list[Group]]:
     return bins
 
 
+#: the most shards a suite may be split into (a CI matrix is far smaller); shards beyond the
+#: number of comparison groups are empty runs.
+MAX_SHARDS = 10_000
+_SPEC = re.compile(r"([0-9]{1,30})/([0-9]{1,30})")
+
+
 def shard(cases: list[Case], i: int, n: int) -> list[Case]:
-    """The cases of shard ``i`` of ``n`` (1-based), in their original order."""
-    if not 1 <= i <= n:
-        raise ShardError(f"--shard: expected I/N with 1 <= I <= N, found {i}/{n}")
-    mine = {c.case_id for g in assign(comparison_groups(cases), n)[i - 1] for c in g.cases}
+    """The cases of shard ``i`` of ``n`` (1-based), in their original order; empty when ``n``
+    exceeds the number of comparison groups and this shard got none."""
+    if not 1 <= i <= n <= MAX_SHARDS:
+        raise ShardError(f"--shard: expected I/N with 1 <= I <= N <= {MAX_SHARDS}, found {i}/{n}")
+    groups = comparison_groups(cases)
+    if i > len(groups):
+        return []
+    mine = {c.case_id for g in assign(groups, min(n, len(groups)))[i - 1] for c in g.cases}
     return [c for c in cases if c.case_id in mine]
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """``"2/3"`` -> ``(2, 3)``; anything else is a :class:`ShardError`."""
-    parts = text.split("/")
-    try:
-        i, n = (int(p) for p in parts)
-    except ValueError:
-        raise ShardError(f"--shard: expected I/N (e.g. 2/3), found {text!r}") from None
-    if not 1 <= i <= n:
-        raise ShardError(f"--shard: expected I/N with 1 <= I <= N, found {text!r}")
+    """``"2/3"`` -> ``(2, 3)``: exactly ``I/N`` in ASCII digits with 1 <= I <= N <=
+    :data:`MAX_SHARDS`; anything else (an empty string from an unset CI variable, signs,
+    spaces) is a :class:`ShardError`."""
+    m = _SPEC.fullmatch(text) if isinstance(text, str) else None
+    if m is None:
+        raise ShardError(f"--shard: expected I/N (e.g. 2/3), found {text!r}"[:200])
+    i, n = int(m[1]), int(m[2])
+    if not 1 <= i <= n <= MAX_SHARDS:
+        raise ShardError(f"--shard: expected I/N with 1 <= I <= N <= {MAX_SHARDS}, found "
+                         f"{text!r}")
     return i, n
 
 
-__all__ = ["Group", "ShardError", "assign", "comparison_groups", "parse_shard", "setting",
-           "setting_key", "shard"]
+__all__ = ["MAX_SHARDS", "Group", "ShardError", "assign", "comparison_groups", "parse_shard",
+           "setting", "setting_key", "shard"]

@@ -37,8 +37,26 @@ class SuiteError(Exception):
     """A suite file is unreadable or wrong; the message says where and what."""
 
 
+_MERGE = "tag:yaml.org,2002:merge"  # ``<<: *base`` may be overridden key by key
+
+
 class _Loader(yaml.SafeLoader):
-    """YAML 1.1 reads ``1e-4`` as a string (it wants ``1.0e-4``); suites read it as a float."""
+    """YAML 1.1 reads ``1e-4`` as a string (it wants ``1.0e-4``); suites read it as a float.
+    A key written twice in one mapping (``dtypes`` twice) is an error, not "the last wins"."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE:
+                continue
+            key = self.construct_object(key_node)
+            if key in seen:
+                first = seen[key].start_mark
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} written twice (first on line {first.line + 1}); "
+                    "each key once", key_node.start_mark)
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(

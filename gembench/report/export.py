@@ -3,12 +3,14 @@
 ``python -m gembench export RESULTS --format FMT [--out FILE]``:
 
 * ``github-action-benchmark``: the action's ``customSmallerIsBetter`` input, a JSON list of
-  ``{name, unit, value, range, extra}``; per case one entry for the median time per call (µs,
-  ``range`` half the IQR) and one for the per-round ratio to ReLU on the same backend
-  (``range`` its quartiles); ``extra`` carries both ratios to ReLU and the median time.
+  ``{name, unit, value, range, extra}``. Per case, the entry named by the case id is the
+  drift-free figure the action should alert on: the per-round ratio to the anchor ReLU timed
+  in the same rounds (blocks: to the backend's ReLU block), ``range`` its quartiles; the median
+  time per call (µs, "carries the machine's drift") and the ratio to the backend's ReLU follow
+  as separately named entries; ``extra`` carries both ratios to ReLU and the median time.
 * ``bmf``: Bencher Metric Format, ``{benchmark: {measure: {value, lower_value, upper_value}}}``
-  with the built-in ``latency`` measure (ns: median, q1, q3) and the measures
-  ``ratio-to-relu`` and ``ratio-to-fastest-relu`` (median and quartiles).
+  with the measure ``ratio-to-anchor-relu`` (drift-free: set thresholds on it), the built-in
+  ``latency`` (ns: median, q1, q3) and ``ratio-to-relu`` and ``ratio-to-fastest-relu``.
 * ``pytest-benchmark``: pytest-benchmark's saved-run JSON, whose statistics are computed by
   pytest-benchmark's own ``Stats`` from the raw per-call samples (so its quartile and outlier
   definitions hold); ratios go to ``extra_info``. Needs the ``pytest-benchmark`` package.
@@ -32,6 +34,7 @@ from gembench.report.fmt import fmt_ratio_spread, fmt_time
 from gembench.report.frames import cost_frame
 from gembench.report.runs import load_runs, merged_cases
 from gembench.results import CaseRecord, ResultsError, RunRecord
+from gembench.results.paths import check_out_file, write_whole
 
 
 class ExportError(Exception):
@@ -55,19 +58,54 @@ def _extra_lines(r: Any) -> list[str]:
 
 
 def _finite_or_none(x: Any) -> float | None:
-    x = float(x)
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
     return x if math.isfinite(x) else None
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite number (a median of 1e305 scaled to µs, a statistic
+    that overflowed) replaced by null: an export is always valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def primary(r: Any) -> tuple[str, float, float, float] | None:
+    """The drift-free figure a dashboard should alert on: ``(unit, median, q1, q3)`` of the
+    per-round ratio to the anchor ReLU, else (blocks) to the backend's ReLU."""
+    for unit, col in (("x anchor ReLU", "anchor_ratio"), ("x ReLU (same backend)", "ratio")):
+        if _finite_or_none(r[col]) is not None:
+            return unit, float(r[col]), float(r[f"{col}_q1"]), float(r[f"{col}_q3"])
+    return None
 
 
 def github_action_benchmark(df: pd.DataFrame, _records: dict[str, CaseRecord],
                             _run: RunRecord) -> list[dict[str, Any]]:
-    """``customSmallerIsBetter`` entries: time per call and ratio to ReLU per case."""
+    """``customSmallerIsBetter`` entries: per case, the drift-free ratio under the case's own
+    name (what the action's alert compares run to run), then the time per call and the ratio
+    to the backend's ReLU as separately named entries."""
     out: list[dict[str, Any]] = []
     for _, r in _ok(df).iterrows():
         extra = "\n".join(_extra_lines(r))
-        out.append({"name": r["case_id"], "unit": "us", "value": float(r["median"]) * 1e6,
-                    "range": f"± {float(r['iqr']) * 1e6 / 2:.4g}", "extra": extra})
-        if math.isfinite(float(r["ratio"])):
+        first = primary(r)
+        if first is not None:
+            unit, value, q1, q3 = first
+            out.append({"name": r["case_id"], "unit": unit, "value": value,
+                        "range": f"q1-q3 {q1:.4g}-{q3:.4g}", "extra": extra})
+        value = _finite_or_none(float(r["median"]) * 1e6)
+        if value is not None:
+            out.append({"name": f"{r['case_id']} time (carries the machine's drift)",
+                        "unit": "us", "value": value,
+                        "range": f"± {float(r['iqr']) * 1e6 / 2:.4g}", "extra": extra})
+        if math.isfinite(float(r["ratio"])) and (first is None or first[0] != "x ReLU "
+                                                 "(same backend)"):
             out.append({"name": f"{r['case_id']} x ReLU", "unit": "x ReLU (same backend)",
                         "value": float(r["ratio"]),
                         "range": f"q1-q3 {r['ratio_q1']:.4g}-{r['ratio_q3']:.4g}",
@@ -77,10 +115,14 @@ def github_action_benchmark(df: pd.DataFrame, _records: dict[str, CaseRecord],
 
 def bmf(df: pd.DataFrame, _records: dict[str, CaseRecord], _run: RunRecord
         ) -> dict[str, dict[str, dict[str, float]]]:
-    """Bencher Metric Format: latency (ns) and the two ratios to ReLU per case."""
+    """Bencher Metric Format: ``ratio-to-anchor-relu`` (the drift-free measure to set
+    thresholds on), ``latency`` (ns, carries the machine's drift) and the two ratios to ReLU
+    per case."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for _, r in _ok(df).iterrows():
-        measures = {"latency": (r["median"] * 1e9, r["q1"] * 1e9, r["q3"] * 1e9),
+        measures = {"ratio-to-anchor-relu": (r["anchor_ratio"], r["anchor_ratio_q1"],
+                                             r["anchor_ratio_q3"]),
+                    "latency": (r["median"] * 1e9, r["q1"] * 1e9, r["q3"] * 1e9),
                     "ratio-to-relu": (r["ratio"], r["ratio_q1"], r["ratio_q3"]),
                     "ratio-to-fastest-relu": (r["cross"], r["cross_q1"], r["cross_q3"])}
         bench: dict[str, dict[str, float]] = {}
@@ -161,12 +203,19 @@ def export(results: list[Path], fmt: str) -> Any:
 
 
 def write_export(results: list[Path], fmt: str, out: Path | None = None) -> str:
-    """The export as JSON text, written to ``out`` when given."""
-    text = json.dumps(export(results, fmt), indent=1, allow_nan=False, ensure_ascii=False) + "\n"
+    """The export as JSON text, written whole to ``out`` when given (never over one of
+    ``results`` or any results file: refused before anything is read)."""
+    if fmt not in FORMATS:
+        raise ExportError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text, encoding="utf-8")
-    return text
+        check_out_file(Path(out), results, "--out")
+    text = json.dumps(json_safe(export(results, fmt)), indent=1, allow_nan=False,
+                      ensure_ascii=False) + "\n"
+    # a lone surrogate (an escaped one in a results file) stays a JSON escape, not bad UTF-8
+    data = text.encode("utf-8", "backslashreplace")
+    if out is not None:
+        write_whole(Path(out), data)
+    return data.decode("utf-8")
 
 
 __all__ = ["FORMATS", "ExportError", "ResultsError", "export", "write_export"]

@@ -35,7 +35,8 @@ _MAX_PAIR_SAMPLES = 512
 
 COLUMNS = [
     "case_id", *SETTING, "preset", "backend", "activation", "label", "status", "reason",
-    "busy", "median", "iqr", "q1", "q3", "ratio", "ratio_q1", "ratio_q3", "relu_median",
+    "busy", "median", "iqr", "q1", "q3", "ratio", "ratio_q1", "ratio_q3", "anchor_ratio",
+    "anchor_ratio_q1", "anchor_ratio_q3", "relu_median",
     "copy_median", "bandwidth_fraction", "saved_ratio", "saved_bytes", "forward_eps",
     "backward_eps", "forward_tol", "backward_tol", "block_median", "share", "share_q1",
     "share_q3", "activation_median", "recheck_ok", "other_cores", "anomalies",
@@ -68,6 +69,9 @@ def case_row(c: CaseRecord) -> dict[str, Any]:
         "ratio": _stat(t and t.ratio_to_relu, "median"),
         "ratio_q1": _stat(t and t.ratio_to_relu, "q1"),
         "ratio_q3": _stat(t and t.ratio_to_relu, "q3"),
+        "anchor_ratio": _stat(t and t.ratio_to_anchor, "median"),
+        "anchor_ratio_q1": _stat(t and t.ratio_to_anchor, "q1"),
+        "anchor_ratio_q3": _stat(t and t.ratio_to_anchor, "q3"),
         "relu_median": _stat(t and t.relu, "median"),
         "copy_median": _stat(t and t.copy, "median"),
         "bandwidth_fraction": num(c.derived and c.derived.bandwidth_fraction),

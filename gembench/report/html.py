@@ -22,6 +22,8 @@ from gembench.report.history import Machine, history
 from gembench.report.runs import Run, load_runs, merged_cases
 from gembench.report.sections import accuracy_table
 from gembench.results import CaseRecord
+from gembench.results.loading import read_notes
+from gembench.results.paths import check_out_file, write_whole
 
 #: a cell: its text, or (text, value to sort by[, css class]).
 Cell = str | tuple[str, float] | tuple[str, float, str]
@@ -37,6 +39,7 @@ th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.busy td{background:#fff6d5}.slower{color:#b00020;font-weight:bold}
 .faster{color:#006b2e;font-weight:bold}.note{color:#555}
+.warn{background:#fde2e1;border:1px solid #b00020;padding:.4em .6em;font-weight:bold}
 figure{margin:1em 0}figure svg{max-width:100%;height:auto}
 """
 
@@ -243,6 +246,7 @@ def build_html(runs: list[Run]) -> str:
     costs = cost_frame(cases)
     names = ", ".join(dict.fromkeys(str(r.suite or "?") for _, r, _ in runs))
     body = [f"<h1>gembench report: {html.escape(names)}</h1>",
+            *(f"<p class=warn role=alert>Warning: {html.escape(n)}</p>" for n in read_notes(runs)),
             *_verdict(verdict.build_verdict(cases, costs)), *_history(history(runs)),
             *_costs(costs), *_blocks(costs), *_accuracy_and_problems(all_frame(cases)),
             *_plots(costs, cases), *_environment(runs)]
@@ -254,11 +258,12 @@ def build_html(runs: list[Run]) -> str:
 
 
 def write_html(results: list[Path], out: Path) -> Path:
-    """Write the HTML page of ``results`` (results files or run directories) to ``out``."""
-    runs = load_runs(results)
+    """Write the HTML page of ``results`` (results files or run directories) to ``out``
+    (whole: a temporary file renamed into place)."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(build_html(runs), encoding="utf-8")
+    check_out_file(out, results, "--html")  # never over a results file, before any work
+    runs = load_runs(results)
+    write_whole(out, build_html(runs).encode("utf-8", "xmlcharrefreplace"), "--html")
     return out
 
 

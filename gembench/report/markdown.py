@@ -25,6 +25,7 @@ from gembench.report import facts, sections, verdict
 from gembench.report.frames import all_frame, cost_frame
 from gembench.report.runs import Run, load_runs, merged_cases
 from gembench.results import CaseRecord, ResultsError
+from gembench.results.loading import read_notes
 
 #: tables after the verdict with more rows than this are folded (``<details>``).
 FOLD_ROWS = 20
@@ -74,6 +75,7 @@ def build_report(runs: list[Run], out: Path) -> str:
     by_id = {c.case_id: c for c in cases}
     names = ", ".join(dict.fromkeys(str(r.suite or "?") for _, r, _ in runs))
     lines = [f"# gembench report: {names}", ""]
+    lines += [f"**Warning: {note}**\n" for note in read_notes(list(runs))]
     lines += verdict.markdown(verdict.build_verdict(cases, costs))
     if any(run.likeness for _, run, _ in runs):  # the suite asked: beside the verdict's costs
         rows = sections.likeness_rows(cases)

@@ -150,7 +150,8 @@ def accuracy_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Largest forward and backward error per device, dtype, activation and backend, with the
     tolerances and whether either is over (cases that ran or failed)."""
     df = frame[frame["status"].isin(["ok", "failed"])]
-    df = df[np.isfinite(df["forward_eps"]) | np.isfinite(df["backward_eps"])]
+    df = df[np.isfinite(df["forward_eps"].astype(float))
+            | np.isfinite(df["backward_eps"].astype(float))]
     cols = ["device", "dtype", "activation", "label", "backend"]
     if df.empty:
         return pd.DataFrame(columns=[*cols, "forward_eps", "backward_eps", "forward_tol",

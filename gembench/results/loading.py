@@ -60,6 +60,12 @@ def qualify_machines(cases: list[CaseRecord]) -> list[CaseRecord]:
     return [replace(c, case_id=f"{c.case_id}@{c.machine_key or 'unknown'}") for c in cases]
 
 
+def read_notes(runs: list[tuple[Path, RunRecord, list[CaseRecord]]]) -> list[str]:
+    """``FILE: note`` for what every report must say about the files it read: incomplete, or
+    holding runs merged incomplete or of an unknown schema (:mod:`gembench.results.integrity`)."""
+    return [f"{path}: {note}" for path, run, _ in runs for note in run.read_notes or []]
+
+
 def load_tidy(path: Path | str) -> Any:
     """The long pandas table (:func:`gembench.results.store.tidy`) of a results file of any
     readable version."""
@@ -67,4 +73,4 @@ def load_tidy(path: Path | str) -> Any:
 
 
 __all__ = ["READABLE_SCHEMAS", "load_run", "load_tidy", "migrate_v1", "qualify_machines",
-           "typed"]
+           "read_notes", "typed"]

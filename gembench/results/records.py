@@ -300,6 +300,13 @@ class RunRecord(Record):
     machine_key: str | None = doc("in a merged file: the machine key of this run")
     machine: dict[str, Any] | None = doc("in a merged file: the machine fingerprint")
     merged_from: str | None = doc("in a merged file: the file this run record came from")
+    source_schema: int | None = doc("in a merged file: the schema version of a source run "
+                                    "merged with `--force` although this gembench cannot read "
+                                    "it (every report says so)")
+    incomplete: str | None = doc("in a merged file: why the source run was incomplete when "
+                                 "merged (every report says so)")
+    read_notes: list[str] | None = doc("never written: set when the file is read, what every "
+                                       "report must say about it (incomplete, forced schema)")
     environment: dict[str, Any] = doc("cpu (py-cpuinfo without clocks), cores, os, python, "
                                       "packages, gpu, git, llc (size and source), hostname",
                                       factory=dict)

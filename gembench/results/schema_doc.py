@@ -36,6 +36,11 @@ wins. `gembench.results.load_run(path)` returns typed records
 `cache: "mixed"`, because version 1 ran a copy between samples, which left the caches neither
 hot nor cold); `gembench.results.load_tidy(path)` a long pandas table.
 
+A complete file ends with an end mark, `{{"kind": "end", "records": N}}`, N the number of
+records before it: `run` writes it when every case of the run is recorded, `merge` with the
+merged file (written whole, then renamed into place). A version-2 file whose last line is not
+an end mark counting every record is reported as incomplete by every reader.
+
 Fields whose value is null are left out of the file. Keys this gembench does not know are
 kept when a record is read and written back. Times are seconds per call.
 """

@@ -19,10 +19,14 @@ from typing import Any
 
 import jsonschema
 
-from gembench.results.records import SCHEMA_VERSION
-
-#: schema versions the loader reads (version 1 is migrated by :mod:`gembench.results.loading`).
-READABLE_SCHEMAS = (1, SCHEMA_VERSION)
+from gembench.results.integrity import (  # noqa: F401  (re-exported)
+    END_KIND,
+    READABLE_SCHEMAS,
+    EndTracker,
+    end_mark,
+    run_notes,
+)
+from gembench.results.records import SCHEMA_VERSION  # noqa: F401  (re-exported)
 
 #: metric name -> (path inside a case record, unit). The tidy table has one row per case and
 #: metric present.
@@ -170,9 +174,12 @@ class Scan:
     #: (machine_key or None, case_id) -> the last record of that case on that machine
     cases: dict[tuple[str | None, str], dict[str, Any]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: what a reader must be told about the whole file (incomplete, forced schema), one line
+    #: each; :func:`load_results` warns with them and reports print them
+    notes: list[str] = field(default_factory=list)
 
 
-def _lines(path: Path) -> Iterator[tuple[int, Any, str | None]]:
+def iter_lines(path: Path) -> Iterator[tuple[int, Any, str | None]]:
     """``(line number, parsed JSON or None, problem or None)`` for each non-blank line."""
     with Path(path).open("rb") as fh:
         for lineno, raw in enumerate(fh, 1):
@@ -193,7 +200,7 @@ def _lines(path: Path) -> Iterator[tuple[int, Any, str | None]]:
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
     """The well-formed JSON objects of a results file, in order (torn or garbled lines are
     left out)."""
-    for _, rec, problem in _lines(path):
+    for _, rec, problem in iter_lines(path):
         if problem is None and isinstance(rec, dict):
             yield rec
 
@@ -204,7 +211,10 @@ def scan(path: Path) -> Scan:
     another schema version or with a malformed run record."""
     out = Scan()
     first = True
-    for lineno, rec, problem in _lines(path):
+    ends = EndTracker()
+    for lineno, rec, problem in iter_lines(path):
+        if ends.see(lineno, rec, problem):
+            continue
         if problem is None and not isinstance(rec, dict):
             problem = f"expected a JSON object, found {type(rec).__name__}, skipped"
         kind = rec.get("kind") if problem is None else None
@@ -228,7 +238,21 @@ def scan(path: Path) -> Scan:
         first = False
         if problem:
             out.problems.append(f"line {lineno}: {problem}")
+    if out.run:
+        out.notes += ends.notes(out.run.get("schema")) + run_notes(out.runs)
     return out
+
+
+def file_notes(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """The run records of any results file (whatever its schema) and whether it is complete,
+    without checking its records (``merge`` reads its sources this way)."""
+    ends, runs, schema = EndTracker(), [], None
+    for lineno, rec, problem in iter_lines(path):
+        if not ends.see(lineno, rec, problem) and isinstance(rec, dict) and \
+                rec.get("kind") == "run":
+            runs.append(rec)
+            schema = runs[0].get("schema")
+    return runs, ends.notes(schema) if runs else []
 
 
 def _check_run(path: Path, lineno: int, rec: dict[str, Any]) -> None:
@@ -274,15 +298,17 @@ def load_results(path: Path | str, warn: Callable[[str], None] | None = None
     Raises :class:`ResultsError` with a one-line message when it is not a results file.
     """
     p = results_path(path)
-    problems: list[str] = []
     try:
-        run, cases = load_run(p, problems)
+        s = scan(p)
     except OSError as exc:
         raise ResultsError(f"{p}: cannot read: {exc.strerror or exc}") from None
-    if not run:
+    if not s.run:
         raise ResultsError(f"{p}: not a gembench results file (no run record on its first "
                            "line; expected JSON lines written by `gembench run`)")
-    lines = [f"{p}: {why}" for why in problems[:5]]
+    run, cases, problems = s.run, list(s.cases.values()), s.problems
+    if s.notes:
+        run = {**run, "read_notes": s.notes}
+    lines = [f"{p}: {note}" for note in s.notes] + [f"{p}: {why}" for why in problems[:5]]
     if len(problems) > 5:
         lines.append(f"{p}: ... and {len(problems) - 5} more lines skipped")
     for line in lines:

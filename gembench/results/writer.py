@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gembench.results.store import ResultsError, scan
+from gembench.results.store import END_KIND, ResultsError, end_mark, iter_lines, scan
 
 LOCK_NAME = ".gembench.lock"
 
@@ -60,6 +60,7 @@ class ResultsWriter:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.repaired = repair_tail(self.path)
+            _drop_end_mark(self.path)
         except OSError as exc:
             raise ResultsError(f"{self.path}: cannot open for appending: "
                                f"{exc.strerror or exc}") from None
@@ -87,6 +88,24 @@ class ResultsWriter:
             os.close(fd)
 
 
+def _drop_end_mark(path: Path) -> None:
+    """Appending to a complete file (``--resume``, a re-run) makes it incomplete until its
+    writer ends again: the end mark goes now and comes back with :func:`mark_complete`."""
+    if not path.exists():
+        return
+    with path.open("rb+") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, size - 4096))
+        tail = fh.read()
+        lines = tail.rstrip(b"\n").rsplit(b"\n", 1)
+        try:
+            last = json.loads(lines[-1])
+        except ValueError:
+            return
+        if isinstance(last, dict) and last.get("kind") == END_KIND:
+            fh.truncate(size - len(tail) + (len(lines[0]) + 1 if len(lines) == 2 else 0))
+
+
 def _write_failure(path: Path, exc: OSError) -> str:
     hint = "; free some space, then continue with --resume" if exc.errno in (
         errno.ENOSPC, errno.EDQUOT) else ""
@@ -99,6 +118,23 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, (set, tuple)):
         return list(obj)
     return str(obj)
+
+
+def count_records(path: Path) -> int:
+    """Records (non-blank lines, end marks aside) in a results file, as :func:`scan` counts."""
+    return sum(1 for _, rec, problem in iter_lines(path)
+               if not (problem is None and isinstance(rec, dict) and rec.get("kind") == END_KIND))
+
+
+def mark_complete(path: Path) -> None:
+    """Append the end mark that says every record of the file is there (a run that finished,
+    a merge); :class:`ResultsError` when it cannot be written."""
+    path = Path(path)
+    try:
+        records = count_records(path)
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    ResultsWriter(path).append(end_mark(records))
 
 
 class RunLock:
@@ -124,10 +160,15 @@ class RunLock:
                 raise
             raise ResultsError(f"{run_dir}: another gembench run (pid {holder}) is writing "
                                "here; wait for it to finish or choose another --out") from None
-        self._fh.seek(0)
-        self._fh.truncate()
-        self._fh.write(f"{os.getpid()}\n")
-        self._fh.flush()
+        try:
+            self._fh.seek(0)
+            self._fh.truncate()
+            self._fh.write(f"{os.getpid()}\n")
+            self._fh.flush()
+        except OSError as exc:  # a full or read-only file system: the lock holds anyway
+            self._fh.close()
+            raise ResultsError(f"{run_dir}: cannot write the lock file {LOCK_NAME}: "
+                               f"{exc.strerror or exc}") from None
 
     def release(self) -> None:
         if not self._fh.closed:
