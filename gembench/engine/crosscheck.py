@@ -8,8 +8,7 @@ in a fresh process per case started with the environment gembench's own worker w
 registry) both ways, alternately: gembench's interleaved rounds and ``torch.utils.benchmark.
 Timer.blocked_autorange``, ``repeats`` short windows each in ABBA order. The figure is the median
 of the per-pair ratios (gembench window / the torch.utils.benchmark window beside it): on a
-shared host, memory-bound timings shift by a third for seconds at a time (measured here:
-``torch.relu`` at 1M moved between 67 and 87 us while ``torch.tanh`` held within 4%), and
+shared host, memory-bound timings shift for seconds at a time (docs/measurement.md), and
 pairing cancels such shifts as gembench's own rounds do. The results file's median is shown
 beside them (``file / now``): how much the machine drifted since the run, not the method's
 error.

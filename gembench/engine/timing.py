@@ -3,17 +3,16 @@
 Like torch.utils.benchmark's adaptive autorange, each sample times a block of ``number`` calls
 (enough to rise above the clock's resolution) and sampling stops once the spread is small or
 the budget is spent, but never before ``min_samples``. Unlike it, several callables (the case,
-its ReLU baselines, the copy ceiling) are timed round by round in rotating order, so that a
-shared machine's drift hits all of them alike and per-round ratios cancel it.
+its ReLU baselines, the copy ceiling) are timed round by round, in rotating order or in a fresh
+random order each round (``RoundPlan.shuffle``, what comparison groups use), so that a shared
+machine's drift hits all of them alike and per-round ratios cancel it.
 
 Cache state is the clock's. ``hot``: before each sample the callable runs untimed for at
 least ``timing.hot_warmup_s`` and at least as many calls as the sample times (a warm block),
 so every timed call is a repeat of the same call in the steady state torch.utils.benchmark
-measures, whatever ran before it in the round. One warm call is not enough on the project
-machine (2 vCPUs of an AMD EPYC, a 32 MiB victim L3): torch_compile GEM forward+backward at
-1M float32 took 0.46 ms after one warm call where torch.utils.benchmark gave 0.28 ms, 0.49 vs
-0.40 ms with a 5 ms warm block, 0.42 vs 0.40 ms with a 20 ms one (the default). ``cold``
-flushes the caches before each sample and times one call per sample.
+measures, whatever ran before it in the round; one warm call does not restore that state
+(docs/measurement.md gives the measurements behind the default). ``cold`` flushes the caches
+before each sample and times one call per sample.
 """
 
 from __future__ import annotations
