@@ -180,7 +180,9 @@ def test_report_what_torch_compile_saves():
     be, eager = _build("torch_eager", "gem")
     eager_gem = _nbytes(_saved(eager, _x(be))) / _nbytes([_x(be)])
     saves = f"torch_compile saves (bytes / input bytes): {ratios} (torch_eager gem: {eager_gem:g})"
-    assert ratios["relu"][0] <= 0.25, saves  # a bool mask, not x
+    # the ReLU baseline at its fastest saves x itself: inductor's backward on a saved bool
+    # mask (F.relu's partition, 0.25x) costs 14x eager ReLU forward+backward on this CPU build
+    assert ratios["relu"] == (1.0, ["float32[2048]"]), saves
     assert ratios["gem"][0] <= 1.0 and ratios["gelu"][0] <= 1.0, saves
     assert eager_gem > 4 * ratios["gem"][0], saves  # eager autograd keeps every intermediate
 
