@@ -10,6 +10,7 @@ cluster. More executors register in :data:`EXECUTORS` as ``"module:Class"``.
 from __future__ import annotations
 
 import importlib
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,25 +75,46 @@ def case_record(case: Case, body: Record, started: str) -> Record:
 
 def worker_groups(cases: list[Case], run_dir: Path) -> list[tuple[dict[str, str], list[Case]]]:
     """``cases`` as comparison groups (:func:`gembench.plan.shard.comparison_groups`), each
-    with the one worker environment its backends need from process start (their variables
-    merged); a group whose backends need conflicting values is split by environment."""
+    with the one worker environment its backends need from process start (the variables each
+    sets, merged); a group whose backends need conflicting values is split by environment."""
     from gembench.engine.runner import worker_env
     from gembench.plan.shard import comparison_groups
 
     out: list[tuple[dict[str, str], list[Case]]] = []
+    timed = {c.case_id for c in cases if _timed_here(c)}
+    envs = {c.case_id: worker_env(c, run_dir) for c in cases if c.case_id in timed}
+    # after the backends were loaded: importing one may set variables here (inductor's cache
+    # directory), which every worker inherits and no backend asked for
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     for group in comparison_groups(cases):
-        parts: list[tuple[dict[str, str], list[Case]]] = []
-        for case in group.cases:
-            env = worker_env(case, run_dir)
+        parts: list[tuple[dict[str, str], list[Case]]] = []  # (variables set, cases)
+        idle = [c for c in group.cases if c.case_id not in timed]  # skipped: any worker
+        for case in [c for c in group.cases if c.case_id in timed]:
+            own = {k: v for k, v in envs[case.case_id].items() if base.get(k) != v}
             for merged, members in parts:
-                if all(merged.get(k, v) == v for k, v in env.items()):
-                    merged.update(env)
+                if all(merged.get(k, v) == v for k, v in own.items()):
+                    merged.update(own)
                     members.append(case)
                     break
             else:
-                parts.append((dict(env), [case]))
-        out.extend(parts)
+                parts.append((own, [case]))
+        if idle:
+            if not parts:
+                parts.append(({}, []))
+            parts[0][1].extend(idle)
+        out.extend(({**base, **own}, members) for own, members in parts)
     return out
+
+
+def _timed_here(case: Case) -> bool:
+    """Whether the case's backend can time on its device here (a case that cannot is skipped
+    by its worker, so the environment its backend asks for must not split its group)."""
+    from gembench.backends import backend
+
+    try:
+        return not backend(case.backend).timing_unsupported(case.device)
+    except Exception:  # an unknown or broken backend is reported by its worker
+        return True
 
 
 def culprits(marker: str, todo: list[Case]) -> list[Case]:
