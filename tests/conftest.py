@@ -54,3 +54,16 @@ SPEC_ARGS: list[tuple[str, dict]] = CHECK_CONFIGS
 
 def spec_id(arg: tuple[str, dict]) -> str:
     return gembench.activation(arg[0], **arg[1]).label
+
+
+@pytest.fixture
+def registry(monkeypatch: pytest.MonkeyPatch) -> dict:
+    """A fresh registry of plugin implementations: what a test registers in this process (a
+    suite's ``plugins:``, a decorated function) leaks into no other test."""
+    import gembench.backends as backends
+    from gembench.backends import plugins
+
+    for attr in ("REGISTRY", "FAILED", "_loaded"):
+        monkeypatch.setattr(plugins, attr, {})
+    monkeypatch.setattr(backends, "_instances", {})
+    return plugins.REGISTRY

@@ -57,20 +57,8 @@ def test_pairs_find_a_planted_five_percent_and_nothing_else() -> None:
     assert all(p.high - p.low < 0.06 for p in got.values())
 
 
-@pytest.fixture
-def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The suite's plugin registers its implementations in this process: none leaks into
-    other tests."""
-    import gembench.backends as backends
-    from gembench.backends import plugins
-
-    for attr in ("REGISTRY", "FAILED", "_loaded"):
-        monkeypatch.setattr(plugins, attr, type(getattr(plugins, attr))())
-    monkeypatch.setattr(backends, "_instances", {})
-
-
 @pytest.mark.slow
-@pytest.mark.usefixtures("fresh_registry")
+@pytest.mark.usefixtures("registry")
 def test_ab_and_compare_find_the_slowed_implementation_only(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
     suite_file = tmp_path / "ab.yaml"

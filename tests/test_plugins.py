@@ -55,15 +55,7 @@ def _rows(out: str) -> dict[str, str]:
     return {line.split()[0]: line for line in out.splitlines() if line[:1].strip()}
 
 
-@pytest.fixture
-def registry(monkeypatch: pytest.MonkeyPatch) -> dict:
-    """A fresh registry for in-process registrations (none leaks into other tests)."""
-    import gembench.backends as backends
 
-    for attr in ("REGISTRY", "FAILED", "_loaded"):
-        monkeypatch.setattr(plugins, attr, {})
-    monkeypatch.setattr(backends, "_instances", {})
-    return plugins.REGISTRY
 
 
 # ---- registration

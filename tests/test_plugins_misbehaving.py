@@ -22,15 +22,7 @@ REASONS = ("import json, gembench\nprint(json.dumps({n: gembench.backend(n).avai
            " for n in gembench.backend_names()}))")
 
 
-@pytest.fixture
-def registry(monkeypatch: pytest.MonkeyPatch) -> dict:
-    """A fresh registry (none of these plugins leaks into other tests)."""
-    import gembench.backends as backends
 
-    for attr in ("REGISTRY", "FAILED", "_loaded"):
-        monkeypatch.setattr(plugins, attr, {})
-    monkeypatch.setattr(backends, "_instances", {})
-    return plugins.REGISTRY
 
 
 def _load(name: str) -> str | None:
