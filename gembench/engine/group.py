@@ -154,8 +154,7 @@ def time_rounds(members: list[Member], marker: Marker, events: Events,
 
 def _visited(m: Member) -> set[str]:
     """The group names of a case's callables and its baselines."""
-    own = {m.names[n] for n in m.names if n.split("/")[0] in ("case", *m.subject.baselines())}
-    return own
+    return {m.names[n] for n in m.names if n.split("/")[0] in ("case", *m.subject.baselines())}
 
 
 def finish(m: Member, res: Interleaved, visits: VisitBusy, note: str, group_id: str,

@@ -11,7 +11,7 @@ against the fastest ReLU block) is **withheld** when
 - or it was measured busy (its case, or the fastest ReLU it is divided by, had more than the
   busy threshold of other processes' CPU time during its visits). Same-round ratios cancel a
   machine's drift, but not a neighbour that takes one of the case's threads' cores: under one
-  CPU hog a busy figure with a tight interval (<= :data:`BUSY_SPREAD`) read 86% off.
+  CPU hog a busy figure with a tight interval (within 10% of it) read 86% off.
 
 ``run`` exits with :data:`EXIT_BUSY` when a figure was withheld because of load (and no case
 failed), so that a CI job can retry on a quieter machine.
@@ -29,8 +29,6 @@ MIN_RATIO = 0.5
 MAX_COPY = 1.5
 #: an interval whose ends differ by more than this factor is no answer
 MAX_SPAN = 10.0
-#: an interval this tight did not make a busy figure right (load test, one CPU hog)
-BUSY_SPREAD = 0.10
 #: ``gembench run``'s exit status when the machine was too busy for some figures
 EXIT_BUSY = 3
 
@@ -58,7 +56,7 @@ def impossible(row: Any) -> str | None:
 def spoiled_by_load(row: Any) -> str | None:
     """Why a busy row's figure is no answer, or None (measured quiet). Every busy figure is
     withheld: under one CPU hog on the project machine a figure whose interval was tight
-    (within :data:`BUSY_SPREAD`) still read 86% above the quiet run's."""
+    (within 10% of it) still read 86% above the quiet run's."""
     if not row.busy:
         return None
     spread = (row.hi - row.lo) / row.ratio if row.ratio > 0 else math.inf
