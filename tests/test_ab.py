@@ -63,10 +63,13 @@ def test_ab_and_compare_find_the_slowed_implementation_only(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
     suite_file = tmp_path / "ab.yaml"
     suite_file.write_text(SUITE)
-    monkeypatch.setenv("GEMBENCH_TEST_SLOWDOWN", "1.0")  # ab_gem_slow does its work twice
+    # ab_gem_slow does its work 8 times: a slowdown a busy CI runner cannot hide (with the work
+    # done twice, one run there read +72%, 95% interval -10% to +226%). How small a slowdown the
+    # statistics find is tested on planted data above and measured by benchmarks/aa_benchmark.py.
+    monkeypatch.setenv("GEMBENCH_TEST_SLOWDOWN", "7")
     suite = load_suite(str(suite_file))
     out = io.StringIO()
-    rc = run_ab(suite, "ab_gem", "ab_gem_slow", tmp_path / "ab", repeats=2, progress=False,
+    rc = run_ab(suite, "ab_gem", "ab_gem_slow", tmp_path / "ab", repeats=3, progress=False,
                 file=out)
     text = out.getvalue()
     assert rc == 1, text
@@ -78,9 +81,12 @@ def test_ab_and_compare_find_the_slowed_implementation_only(
                   file=out) == 0, out.getvalue()
     # compare: the same implementation run twice, its second run slowed
     monkeypatch.setenv("GEMBENCH_TEST_SLOWDOWN", "0")
-    assert main(["run", str(suite_file), "--out", str(tmp_path / "base"), "--no-progress"]) == 0
-    monkeypatch.setenv("GEMBENCH_TEST_SLOWDOWN", "1.0")
-    assert main(["run", str(suite_file), "--out", str(tmp_path / "new"), "--no-progress"]) == 0
+    # exit 3: the run's figures were withheld as busy (a loaded CI runner); the records stand
+    assert main(["run", str(suite_file), "--out", str(tmp_path / "base"),
+                 "--no-progress"]) in (0, 3)
+    monkeypatch.setenv("GEMBENCH_TEST_SLOWDOWN", "7")
+    assert main(["run", str(suite_file), "--out", str(tmp_path / "new"),
+                 "--no-progress"]) in (0, 3)
     capsys.readouterr()
     assert main(["compare", str(tmp_path / "base"), str(tmp_path / "new")]) == 1
     lines = [ln for ln in capsys.readouterr().out.splitlines() if "REGRESSION" in ln]
