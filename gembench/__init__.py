@@ -23,8 +23,7 @@ from gembench.activations.params import Param
 from gembench.activations.reference import reference
 from gembench.activations.registry import register_activation
 from gembench.backends import Kernel, Saved, backend, backend_names, register_implementation
-
-__version__ = "0.1.0"
+from gembench.version import __version__
 
 __all__ = [
     "Activation",

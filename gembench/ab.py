@@ -29,11 +29,10 @@ import numpy as np
 from scipy.stats import t as student_t
 from tabulate import tabulate
 
-from gembench.compare import short_label
-from gembench.decide import benjamini_hochberg
-from gembench.plan.cases import Case
+from gembench.decide import benjamini_hochberg, short_label
 from gembench.plan.suite import Suite
 from gembench.results.records import CaseRecord
+from gembench.spec.cases import Case
 
 THRESHOLD = 0.02
 ALPHA = 0.05
@@ -164,7 +163,7 @@ def run_ab(suite: Suite, base: str, new: str, out: Path, repeats: int = 3,
            file: TextIO | None = None) -> int:
     """Run the twins ``repeats`` times, print the pairs; exit 1 when NEW is slower anywhere."""
     from gembench.backends import backend_names
-    from gembench.engine.runner import run_suite
+    from gembench.engine.running.runner import run_suite
     from gembench.results import load_run
 
     names = backend_names()

@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
 from tabulate import tabulate
 
-from gembench import decide
-from gembench.decide import ALPHA, THRESHOLD, hodges_lehmann
+from gembench.decide import ALPHA, METRICS, THRESHOLD, Change, Comparison, compare_cases, rule_text
 from gembench.report.runs import load_typed
-from gembench.results import CaseRecord, RunRecord
+from gembench.results import RunRecord
 
 #: confidence of the printed interval
 CONFIDENCE = 0.95
@@ -50,50 +47,6 @@ def parse_threshold(text: str | float) -> float:
     return value / 100.0
 
 
-@dataclass
-class Change:
-    """One case present and successful in both runs (changes as ratio − 1)."""
-
-    case_id: str
-    label: str
-    base_median: float  # of the compared figure
-    new_median: float
-    change: float
-    low: float
-    high: float
-    p_slower: float
-    p_faster: float
-    metric: str
-    verdict: str = ""
-    sigma: float = math.nan  # run-to-run spread used (log scale)
-
-
-@dataclass
-class Comparison:
-    changes: list[Change] = field(default_factory=list)
-    only_base: list[str] = field(default_factory=list)
-    only_new: list[str] = field(default_factory=list)
-    status_changes: list[tuple[str, str, str, str]] = field(default_factory=list)
-    no_figure: list[str] = field(default_factory=list)
-    env_differences: list[str] = field(default_factory=list)
-    threshold: float = THRESHOLD
-    alpha: float = ALPHA
-    metric: str = "anchor"
-
-    @property
-    def regressions(self) -> list[Change]:
-        return [c for c in self.changes if c.verdict == "REGRESSION"]
-
-    @property
-    def improvements(self) -> list[Change]:
-        return [c for c in self.changes if c.verdict == "faster"]
-
-    @property
-    def shift(self) -> float:
-        """The median change over every case (a run-level shift, for context)."""
-        return float(np.median([c.change for c in self.changes])) if self.changes else 0.0
-
-
 def environment_differences(base_run: RunRecord, new_run: RunRecord) -> list[str]:
     """The environment fields that make timings of the two runs hard to compare."""
 
@@ -110,45 +63,6 @@ def environment_differences(base_run: RunRecord, new_run: RunRecord) -> list[str
 
     a, b = facts(base_run), facts(new_run)
     return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if a[k] != b[k]]
-
-
-def short_label(c: CaseRecord) -> str:
-    """``backend label dtype shape pass cache`` (the context when not elementwise)."""
-    shape = "x".join(map(str, c.shape)) if c.shape else ""
-    ctx = "" if c.context == "elementwise" else f"{c.context} "
-    return (f"{ctx}{c.backend} {c.label or c.activation} {c.dtype} {c.preset or shape} "
-            f"{c.pass_.replace('forward_backward', 'fwd+bwd')} {c.cache}")
-
-
-def compare_cases(base_cases: list[CaseRecord], new_cases: list[CaseRecord],
-                  threshold: float = THRESHOLD, alpha: float = ALPHA,
-                  metric: str = "anchor") -> Comparison:
-    """Match cases by id and decide on each (see :mod:`gembench.decide`)."""
-    base = {c.case_id: c for c in base_cases}
-    new = {c.case_id: c for c in new_cases}
-    out = Comparison(threshold=threshold, alpha=alpha, metric=metric)
-    out.only_base = sorted(set(base) - set(new))
-    out.only_new = sorted(set(new) - set(base))
-    pairs: dict[str, tuple[str, Any, Any]] = {}
-    for cid in sorted(set(base) & set(new)):
-        b, n = base[cid], new[cid]
-        if b.status != "ok" or n.status != "ok" or b.timing is None or n.timing is None:
-            if b.status != n.status:
-                out.status_changes.append((cid, b.status, n.status, n.reason or b.reason or ""))
-            continue
-        sb, sn = decide.series(b, metric), decide.series(n, metric)
-        if sb is None or sn is None or sb[0] != sn[0]:
-            out.no_figure.append(cid)
-            continue
-        pairs[cid] = (sb[0], sb[1], sn[1])
-    classes = {cid: f"{base[cid].context}/{base[cid].pass_}" for cid in pairs}
-    for cid, dec in decide.decide(pairs, classes, threshold, alpha).items():
-        _m, sb_, sn_ = pairs[cid]
-        out.changes.append(Change(cid, short_label(base[cid]), float(np.median(sb_)),
-                                  float(np.median(sn_)), dec.change, dec.low, dec.high,
-                                  dec.p_slower, dec.p_faster, dec.metric, dec.verdict,
-                                  dec.sigma))
-    return out
 
 
 def compare_paths(base: Path | str, new: Path | str, threshold: float = THRESHOLD,
@@ -190,7 +104,7 @@ def print_comparison(cmp: Comparison, base: str, new: str, file: TextIO | None =
         print("gembench: warning: the two runs' environments differ: "
               + "; ".join(cmp.env_differences), file=err)
     print(f"compare: BASE {base}\n         NEW  {new}", file=file)
-    print(decide.rule_text(cmp.threshold, cmp.alpha, cmp.metric) + "\n", file=file)
+    print(rule_text(cmp.threshold, cmp.alpha, cmp.metric) + "\n", file=file)
     order = sorted(cmp.changes, key=lambda c: (c.verdict != "REGRESSION", -c.change))
     shown = order if show_all else [c for c in order if c.verdict != "within threshold"]
     rows = [[c.label[:52], _fmt_value(c), fmt_interval(c), c.verdict[:22]] for c in shown]
@@ -222,14 +136,13 @@ def run_compare(base: Path | str, new: Path | str, threshold: str | float = "5%"
     thr = parse_threshold(threshold)
     if not 0 < alpha < 1:
         raise CompareError(f"--alpha: expected a number between 0 and 1, found {alpha}")
-    if metric not in decide.METRICS:
-        raise CompareError(f"--metric: expected one of {', '.join(decide.METRICS)}, found "
+    if metric not in METRICS:
+        raise CompareError(f"--metric: expected one of {', '.join(METRICS)}, found "
                            f"{metric!r}")
     cmp = compare_paths(base, new, thr, alpha, metric)
     print_comparison(cmp, str(base), str(new), file, err, show_all)
     return 1 if cmp.regressions else 0
 
 
-__all__ = ["ALPHA", "CONFIDENCE", "THRESHOLD", "Change", "CompareError", "Comparison",
-           "compare_cases", "compare_paths", "fmt_interval", "hodges_lehmann", "parse_threshold",
-           "run_compare", "short_label"]
+__all__ = ["CONFIDENCE", "CompareError", "compare_paths", "fmt_interval", "parse_threshold",
+           "run_compare"]

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.stats import norm
@@ -180,6 +181,89 @@ def decide(pairs: dict[str, tuple[str, np.ndarray, np.ndarray]], classes: dict[s
             dec.verdict = "changed, within run-to-run noise"
         else:
             dec.verdict = "within threshold"
+    return out
+
+
+@dataclass
+class Change:
+    """One case present and successful in both runs (changes as ratio − 1)."""
+
+    case_id: str
+    label: str
+    base_median: float  # of the compared figure
+    new_median: float
+    change: float
+    low: float
+    high: float
+    p_slower: float
+    p_faster: float
+    metric: str
+    verdict: str = ""
+    sigma: float = math.nan  # run-to-run spread used (log scale)
+
+
+@dataclass
+class Comparison:
+    changes: list[Change] = field(default_factory=list)
+    only_base: list[str] = field(default_factory=list)
+    only_new: list[str] = field(default_factory=list)
+    status_changes: list[tuple[str, str, str, str]] = field(default_factory=list)
+    no_figure: list[str] = field(default_factory=list)
+    env_differences: list[str] = field(default_factory=list)
+    threshold: float = THRESHOLD
+    alpha: float = ALPHA
+    metric: str = "anchor"
+
+    @property
+    def regressions(self) -> list[Change]:
+        return [c for c in self.changes if c.verdict == "REGRESSION"]
+
+    @property
+    def improvements(self) -> list[Change]:
+        return [c for c in self.changes if c.verdict == "faster"]
+
+    @property
+    def shift(self) -> float:
+        """The median change over every case (a run-level shift, for context)."""
+        return float(np.median([c.change for c in self.changes])) if self.changes else 0.0
+
+
+def short_label(c: CaseRecord) -> str:
+    """``backend label dtype shape pass cache`` (the context when not elementwise)."""
+    shape = "x".join(map(str, c.shape)) if c.shape else ""
+    ctx = "" if c.context == "elementwise" else f"{c.context} "
+    return (f"{ctx}{c.backend} {c.label or c.activation} {c.dtype} {c.preset or shape} "
+            f"{c.pass_.replace('forward_backward', 'fwd+bwd')} {c.cache}")
+
+
+def compare_cases(base_cases: list[CaseRecord], new_cases: list[CaseRecord],
+                  threshold: float = THRESHOLD, alpha: float = ALPHA,
+                  metric: str = "anchor") -> Comparison:
+    """Match cases by id and decide on each (:func:`decide`)."""
+    base = {c.case_id: c for c in base_cases}
+    new = {c.case_id: c for c in new_cases}
+    out = Comparison(threshold=threshold, alpha=alpha, metric=metric)
+    out.only_base = sorted(set(base) - set(new))
+    out.only_new = sorted(set(new) - set(base))
+    pairs: dict[str, tuple[str, Any, Any]] = {}
+    for cid in sorted(set(base) & set(new)):
+        b, n = base[cid], new[cid]
+        if b.status != "ok" or n.status != "ok" or b.timing is None or n.timing is None:
+            if b.status != n.status:
+                out.status_changes.append((cid, b.status, n.status, n.reason or b.reason or ""))
+            continue
+        sb, sn = series(b, metric), series(n, metric)
+        if sb is None or sn is None or sb[0] != sn[0]:
+            out.no_figure.append(cid)
+            continue
+        pairs[cid] = (sb[0], sb[1], sn[1])
+    classes = {cid: f"{base[cid].context}/{base[cid].pass_}" for cid in pairs}
+    for cid, dec in decide(pairs, classes, threshold, alpha).items():
+        _m, sb_, sn_ = pairs[cid]
+        out.changes.append(Change(cid, short_label(base[cid]), float(np.median(sb_)),
+                                  float(np.median(sn_)), dec.change, dec.low, dec.high,
+                                  dec.p_slower, dec.p_faster, dec.metric, dec.verdict,
+                                  dec.sigma))
     return out
 
 

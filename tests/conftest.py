@@ -60,10 +60,9 @@ def spec_id(arg: tuple[str, dict]) -> str:
 def registry(monkeypatch: pytest.MonkeyPatch) -> dict:
     """A fresh registry of plugin implementations: what a test registers in this process (a
     suite's ``plugins:``, a decorated function) leaks into no other test."""
-    import gembench.backends as backends
-    from gembench.backends import plugins
+    from gembench.backends import plugins, registry
 
     for attr in ("REGISTRY", "FAILED", "_loaded"):
         monkeypatch.setattr(plugins, attr, {})
-    monkeypatch.setattr(backends, "_instances", {})
+    monkeypatch.setattr(registry, "_instances", {})
     return plugins.REGISTRY

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from gembench.engine.busy import BusyMonitor
-from gembench.engine.group import measure_one
-from gembench.engine.policy import Timing
-from gembench.engine.timing import CpuClock, interleaved
-from gembench.plan.cases import Case
+from gembench.engine.measuring.busy import BusyMonitor
+from gembench.engine.measuring.timing import CpuClock, interleaved
+from gembench.engine.running.group import measure_one
+from gembench.spec.cases import Case
+from gembench.spec.policy import Timing
 
 HOG = "import time\nend = time.time() + {s}\nwhile time.time() < end:\n    pass\n"
 
@@ -52,7 +52,7 @@ def test_a_busy_case_is_marked_and_a_steady_load_not_retried(hog: subprocess.Pop
 
 
 def test_only_a_transient_load_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gembench.engine import busy as busy_mod
+    import gembench.engine.measuring.busy as busy_mod
 
     def visits(other_per_visit: list[int]) -> busy_mod.VisitBusy:
         state = {"m": 0, "o": 0}

@@ -13,14 +13,9 @@ import numpy as np
 import pytest
 
 from gembench.cli import main
-from gembench.compare import (
-    CompareError,
-    compare_cases,
-    compare_paths,
-    parse_threshold,
-    run_compare,
-)
-from gembench.engine.timing import summarize
+from gembench.compare import CompareError, compare_paths, parse_threshold, run_compare
+from gembench.decide import compare_cases
+from gembench.engine.measuring.timing import summarize
 from gembench.results import CaseRecord
 
 FIXTURE = Path(__file__).parent / "data" / "results-small.jsonl"
@@ -229,7 +224,7 @@ def test_interval_covers_a_planted_change_and_noise_covers_zero(tmp_path):
 
 
 def test_hodges_lehmann_by_hand():
-    from gembench.compare import hodges_lehmann
+    from gembench.decide import hodges_lehmann
 
     base = np.array([1.0, 2.0, 4.0])
     new = 2 * base  # every sample doubled: every log-ratio pair median is log 2

@@ -36,8 +36,8 @@ def test_learnable_s_is_a_parameter_with_a_gradient(name: str) -> None:
 @pytest.mark.parametrize("name", ["torch_eager", "torch_fused"])
 def test_a_module_wrapping_the_kernel_registers_s_and_gets_dlds(name: str) -> None:
     """A user's module (here a block of the engine) sees s among its parameters."""
-    from gembench.engine.contexts import build_block
-    from gembench.engine.passes import TimedPass
+    from gembench.engine.contexts.torch_blocks import build_block
+    from gembench.engine.measuring.passes import TimedPass
 
     kern = gembench.backend(name).build(LEARNABLE, dtype="float64", device="cpu")
     block = build_block("mlp", (4, 8, 16), kern, "float64", "cpu")

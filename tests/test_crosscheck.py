@@ -9,11 +9,11 @@ import pytest
 from test_reliability_surface import records, v2, write
 
 from gembench.cli import main
-from gembench.engine.crosscheck import crosscheck, summary
-from gembench.engine.group import measure_one
-from gembench.engine.policy import Timing
-from gembench.plan.cases import Case
+from gembench.crosscheck import crosscheck, summary
+from gembench.engine.running.group import measure_one
 from gembench.results import ResultsWriter
+from gembench.spec.cases import Case
+from gembench.spec.policy import Timing
 
 
 @pytest.mark.slow
@@ -38,7 +38,7 @@ def test_hot_ok_cases_are_retimed_in_fresh_processes(tmp_path: Path) -> None:
 
 
 def test_nothing_to_recheck_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    from gembench.engine import crosscheck as cc
+    import gembench.crosscheck as cc
 
     data = Path(__file__).parent / "data" / "results-small.jsonl"  # v1: no hot cases
     assert cc.main(str(data), "backend=numpy") == 2
@@ -58,7 +58,7 @@ def test_nothing_to_recheck_is_one_line_and_exit_2(capsys: pytest.CaptureFixture
 def test_crosscheck_argument_mistakes_are_one_line(argv: list[str], says: str, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("gembench.engine.crosscheck._in_fresh_process",
+    monkeypatch.setattr("gembench.crosscheck._in_fresh_process",
                         lambda *a: pytest.fail("re-timed"))
     f = v2(tmp_path / "d" / "results.jsonl")
     recs = records(f)

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from gembench.backends import backend
-from gembench.engine.blocks import BlockSubject
-from gembench.engine.policy import Timing
-from gembench.engine.registry import ContextSpec, context_names, context_spec, register_context
-from gembench.engine.subject import SubjectArgs
-from gembench.plan.cases import Case
+from gembench.engine.contexts.blocks import BlockSubject
+from gembench.engine.contexts.subject import SubjectArgs
 from gembench.plan.suite import SuiteError, parse_suite
+from gembench.spec.cases import Case
+from gembench.spec.contexts import ContextSpec, context_names, context_spec, register_context
+from gembench.spec.policy import Timing
 
 TIMING = Timing(budget_s=0.02, min_samples=5, warmup=1, error_elements=4096)
 
@@ -45,7 +45,7 @@ def test_contexts_are_registered_with_their_passes_and_cache_states() -> None:
 
 
 def test_a_new_context_is_one_registration(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gembench.engine import registry
+    import gembench.spec.contexts as registry
 
     monkeypatch.setattr(registry, "_CONTEXTS", dict(registry._CONTEXTS))
     register_context(ContextSpec(name="toy", subject=BlockSubject, passes=("forward",),
@@ -83,15 +83,15 @@ def test_the_worker_does_not_import_the_suite_layer() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, gembench.engine.worker, gembench.engine.measure\n"
-            "from gembench.engine.registry import context_names; context_names()\n"
+    code = ("import sys, gembench.engine.running.worker, gembench.engine.running.measure\n"
+            "from gembench.spec.contexts import context_names; context_names()\n"
             "bad = {'yaml', 'jsonschema', 'gembench.plan.suite'} & set(sys.modules)\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 def test_last_level_cache_size_is_read_from_sysfs(tmp_path) -> None:
-    from gembench.engine.cache import CpuFlush, llc_size
+    from gembench.engine.measuring.cache import CpuFlush, llc_size
 
     for i, (level, kind, size) in enumerate([(1, "Data", "48K"), (1, "Instruction", "32K"),
                                              (2, "Unified", "1024K"), (3, "Unified", "32M")]):

@@ -164,9 +164,10 @@ class Outcome:
 @pytest.fixture
 def quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     FakeWorker.calls, FakeWorker.interrupt_at = [], None
-    monkeypatch.setattr("gembench.engine.runner.Worker", FakeWorker)
+    monkeypatch.setattr("gembench.engine.running.workers.Worker", FakeWorker)
     monkeypatch.setattr("gembench.report.plots.write_plots", lambda *a, **k: ([], []))
-    monkeypatch.setattr("gembench.engine.runner.capture", lambda path: _ENV)  # py-cpuinfo: slow
+    # py-cpuinfo is slow
+    monkeypatch.setattr("gembench.engine.running.runner.capture", lambda path: _ENV)
     monkeypatch.chdir(tmp_path)
 
 

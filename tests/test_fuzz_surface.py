@@ -142,9 +142,9 @@ def _files(tmp_path: Path) -> tuple[list[Path], Path]:
 @pytest.fixture
 def quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     FakeWorker.calls, FakeWorker.interrupt_at = [], None
-    monkeypatch.setattr("gembench.engine.runner.Worker", FakeWorker)
+    monkeypatch.setattr("gembench.engine.running.workers.Worker", FakeWorker)
     monkeypatch.setattr("gembench.report.plots.write_plots", lambda *a, **k: ([], []))
-    monkeypatch.setattr("gembench.engine.runner.capture", lambda path: {"fuzz": True})
+    monkeypatch.setattr("gembench.engine.running.runner.capture", lambda path: {"fuzz": True})
     monkeypatch.setattr("gembench.cli._write_report", lambda *a, **k: None)
     monkeypatch.chdir(tmp_path)
 

@@ -1,5 +1,5 @@
-"""The gated MLP block context (gembench/engine/gated_block.py): fused gate products give the
-gradients of the unfused form, save less, and a case measures end to end."""
+"""The gated MLP block context (gembench/engine/contexts/gated_block.py): fused gate products
+give the gradients of the unfused form, save less, and a case measures end to end."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import pytest
 import torch
 
 import gembench
-from gembench.engine.gated_block import GATE_PRODUCTS, build_gated
-from gembench.engine.group import measure_one
-from gembench.engine.memory import saved_for_backward
-from gembench.engine.policy import Timing
-from gembench.engine.registry import context_spec
-from gembench.plan.cases import Case
+from gembench.engine.contexts.gated_block import GATE_PRODUCTS, build_gated
+from gembench.engine.measuring.memory import saved_for_backward
+from gembench.engine.running.group import measure_one
+from gembench.spec.cases import Case
+from gembench.spec.contexts import context_spec
+from gembench.spec.policy import Timing
 
 SHAPE = (6, 8, 24)  # tokens, d, d_ff
 TIMING = Timing(budget_s=0.02, min_samples=3, warmup=1, error_elements=1024)

@@ -9,15 +9,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gembench.engine.anomalies import bimodal, drifted
-from gembench.engine.executors import culprits
-from gembench.engine.group import measure_group
-from gembench.engine.policy import Timing
-from gembench.plan.cases import Case
+from gembench.engine.measuring.anomalies import bimodal, drifted
+from gembench.engine.running.executors import culprits
+from gembench.engine.running.group import measure_group
 from gembench.report.frames import cost_frame
 from gembench.report.verdict import build_verdict
 from gembench.results.best_relu import direct
 from gembench.results.records import CaseRecord, Outcome
+from gembench.spec.cases import Case
+from gembench.spec.policy import Timing
 
 registry = importlib.import_module("gembench.backends")
 TIMING = Timing(budget_s=0.02, min_samples=6, warmup=1, error_elements=4096,

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from gembench.cli import main
-from gembench.engine.timing import summarize
+from gembench.engine.measuring.timing import summarize
 
 FIXTURE = Path(__file__).parent / "data" / "results-small.jsonl"
 TARGET = "elementwise/torch_fused/gem(N=1)/float32/cpu/262144/forward/t1/default"

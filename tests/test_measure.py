@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from gembench.engine.group import measure_one
-from gembench.engine.policy import Timing
-from gembench.plan.cases import Case
+from gembench.engine.running.group import measure_one
+from gembench.spec.cases import Case
+from gembench.spec.policy import Timing
 
 registry = importlib.import_module("gembench.backends")  # the package, not gembench.backend_names()
 TIMING = Timing(budget_s=0.02, min_samples=5, warmup=1, error_elements=4096)
@@ -37,7 +37,7 @@ def test_record_has_medians_spread_bandwidth_memory_and_error() -> None:
 
 
 def test_cold_case_flushes_twice_the_last_level_cache() -> None:
-    from gembench.engine.cache import llc_size
+    from gembench.engine.measuring.cache import llc_size
 
     rec = measure_one(case("torch_eager", "relu", cache="cold"), TIMING, 0)
     assert rec.status == "ok", rec.reason

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import gembench
-from gembench.engine.memory import peak_of, saved_for_backward
+from gembench.engine.measuring.memory import peak_of, saved_for_backward
 
 N = 1 << 16
 
@@ -60,7 +60,7 @@ def test_peak_sees_reused_heap_memory_under_the_caching_setting() -> None:
 
     code = (
         "import torch\n"
-        "from gembench.engine.memory import peak_of\n"
+        "from gembench.engine.measuring.memory import peak_of\n"
         "x = torch.randn(1 << 22)\n"
         "for _ in range(3):\n"
         "    y = (x * 2) + 1; del y\n"
@@ -83,7 +83,7 @@ def test_peak_measurement_leaves_the_caching_allocator_caching() -> None:
 
     code = (
         "import ctypes, sys, torch\n"
-        "from gembench.engine.memory import peak_of\n"
+        "from gembench.engine.measuring.memory import peak_of\n"
         "class Info(ctypes.Structure):\n"
         "    _fields_ = [(n, ctypes.c_size_t) for n in ('arena', 'ordblks', 'smblks', 'hblks',"
         " 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost')]\n"

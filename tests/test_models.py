@@ -9,18 +9,18 @@ import torch
 from torch import nn
 
 import gembench
-from gembench.engine import model_presets
-from gembench.engine.contexts import KernelActivation
-from gembench.engine.group import measure_one
-from gembench.engine.models import (
+import gembench.spec.model_presets as model_presets
+from gembench.engine.contexts.models import (
     ModelUnavailable,
     build_model,
     kernel_activation,
     same_weights,
 )
-from gembench.engine.policy import Timing
-from gembench.engine.registry import context_spec
-from gembench.plan.cases import Case
+from gembench.engine.contexts.torch_blocks import KernelActivation
+from gembench.engine.running.group import measure_one
+from gembench.spec.cases import Case
+from gembench.spec.contexts import context_spec
+from gembench.spec.policy import Timing
 
 QUICK = Timing(budget_s=0.2, min_samples=3, max_samples=20, warmup=1)
 TINY = ["resnet8_tiny", "gpt2_tiny", "llama_tiny"]
@@ -158,7 +158,7 @@ def test_model_compiled_context_says_its_mode_and_skips_triton() -> None:
     assert set(ctx.presets) == set(model_presets.PRESETS)
     from types import SimpleNamespace
 
-    from gembench.engine.model_context import CompiledModelSubject, ModelSubject
+    from gembench.engine.contexts.model_context import CompiledModelSubject, ModelSubject
 
     assert "whole model compiled" in CompiledModelSubject.mode
     assert "eager model" in ModelSubject.mode

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from gembench import cli
-from gembench.engine.runner import matches
+from gembench.cli.run import announce
+from gembench.engine.running.runner import matches
 from gembench.plan.builtin import BUILTIN_DIR, builtin_suites, descriptions
 from gembench.plan.suite import SuiteError, load_suite, resolve_suite
 from gembench.report.markdown import build_report, fold_tables
@@ -102,10 +103,10 @@ def test_a_filtered_run_says_how_many_cases_it_runs() -> None:
     expr = "activation=gem,backend=torch_eager,pass=forward"
     chosen = sum(matches(c, expr) for c in suite.cases)
     assert 0 < chosen < len(suite.cases)
-    assert cli._announce(suite, expr, None) == \
+    assert announce(suite, expr, None) == \
         f"suite smoke: {chosen} of {len(suite.cases)} cases (filter {expr})"
-    assert cli._announce(suite, None, None) == f"suite smoke ({len(suite.cases)} cases)"
-    assert cli._announce(suite, None, "1/3") == f"suite smoke ({len(suite.cases)} cases, shard 1/3)"
+    assert announce(suite, None, None) == f"suite smoke ({len(suite.cases)} cases)"
+    assert announce(suite, None, "1/3") == f"suite smoke ({len(suite.cases)} cases, shard 1/3)"
 
 
 def test_the_run_announces_the_filtered_count_before_refusing_none(

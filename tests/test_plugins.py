@@ -136,9 +136,9 @@ def test_learnable_parameters_reach_a_function_as_nn_parameters(registry: dict) 
 ])
 def test_registered_cases_pass_the_same_gate(name: str, status: str, saved: float,
                                              registry: dict) -> None:
-    from gembench.engine.group import measure_one
-    from gembench.engine.policy import Timing
-    from gembench.plan.cases import Case
+    from gembench.engine.running.group import measure_one
+    from gembench.spec.cases import Case
+    from gembench.spec.policy import Timing
 
     assert plugins.load(str(FIXTURES / "plugin_gem.py"), origin="test") is None
     case = Case(backend=name, activation="gem", params={"N": 1}, shape=(4096,),
@@ -154,9 +154,9 @@ def test_registered_cases_pass_the_same_gate(name: str, status: str, saved: floa
 
 
 def test_a_registered_implementation_runs_inside_a_block(registry: dict) -> None:
-    from gembench.engine.group import measure_one
-    from gembench.engine.policy import Timing
-    from gembench.plan.cases import Case
+    from gembench.engine.running.group import measure_one
+    from gembench.spec.cases import Case
+    from gembench.spec.policy import Timing
 
     assert plugins.load(str(FIXTURES / "plugin_gem.py"), origin="test") is None
     case = Case(backend="test_gem", activation="gem", params={"N": 2}, shape=(16, 32, 64),

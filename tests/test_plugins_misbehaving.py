@@ -72,9 +72,9 @@ def test_a_taken_name_is_refused_not_replaced(registry: dict) -> None:
 ])
 def test_wrong_outputs_fail_the_case_with_the_reason(name: str, why: str,
                                                      registry: dict) -> None:
-    from gembench.engine.group import measure_one
-    from gembench.engine.policy import Timing
-    from gembench.plan.cases import Case
+    from gembench.engine.running.group import measure_one
+    from gembench.spec.cases import Case
+    from gembench.spec.policy import Timing
 
     assert _load("plugin_bad_outputs.py") is None
     case = Case(backend=name, activation="gem", params={"N": 1}, shape=(4096,),

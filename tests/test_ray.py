@@ -96,8 +96,8 @@ def _case_records(path: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_ray_runs_the_same_cases_as_local(ray_cluster: Path, tmp_path: Path) -> None:
-    from gembench.engine.executors import executor
-    from gembench.engine.runner import run_suite
+    from gembench.engine.running.executors import executor
+    from gembench.engine.running.runner import run_suite
 
     suite = _suite(["numpy", "torch_eager"])
     local = _case_records(run_suite(suite, tmp_path / "local", progress=False))
@@ -116,8 +116,8 @@ def test_ray_runs_the_same_cases_as_local(ray_cluster: Path, tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_a_lost_worker_is_retried_and_recorded_once(ray_cluster: Path, tmp_path: Path) -> None:
-    from gembench.engine.executors import executor
-    from gembench.engine.runner import run_suite
+    from gembench.engine.running.executors import executor
+    from gembench.engine.running.runner import run_suite
 
     suite = _suite(["killonce"], passes=["forward"])
     marker = ray_cluster
@@ -144,9 +144,9 @@ def test_a_lost_worker_is_retried_and_recorded_once(ray_cluster: Path, tmp_path:
 
 def test_a_task_reserves_a_whole_device() -> None:
     pytest.importorskip("ray", reason="Ray is not installed: pip install 'gembench[ray]'")
-    from gembench.engine.executors import executor
-    from gembench.plan.cases import Case
+    from gembench.engine.running.executors import executor
     from gembench.plan.shard import comparison_groups
+    from gembench.spec.cases import Case
 
     ray_ex = executor("ray", accelerator_type="H100")
     cpu_case = Case(backend="numpy", activation="gelu", threads=2, allocator="caching")

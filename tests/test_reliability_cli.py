@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 import pytest
 
 from gembench.cli import main
-from gembench.plan.cases import Case
 from gembench.results import SCHEMA_VERSION, RunLock, load_run, read_records, scan
+from gembench.spec.cases import Case
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ("activations: [gelu, silu]\nbackends: [numpy]\nshapes: [1K]\npasses: [forward]\n"
@@ -58,7 +58,7 @@ class FakeWorker:
 def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> type[FakeWorker]:
     """A fake worker, no plots, and the working directory in ``tmp_path``."""
     FakeWorker.calls, FakeWorker.interrupt_at = [], None
-    monkeypatch.setattr("gembench.engine.runner.Worker", FakeWorker)
+    monkeypatch.setattr("gembench.engine.running.workers.Worker", FakeWorker)
     monkeypatch.setattr("gembench.report.plots.write_plots", lambda *a, **k: ([], []))
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("GEMBENCH_REPORT_DIR", raising=False)  # reports/ in tmp_path

@@ -278,7 +278,7 @@ def test_an_empty_shard_is_an_empty_run(tmp_path: Path, monkeypatch: pytest.Monk
     from test_reliability_cli import FakeWorker
 
     FakeWorker.calls, FakeWorker.interrupt_at = [], None
-    monkeypatch.setattr("gembench.engine.runner.Worker", FakeWorker)
+    monkeypatch.setattr("gembench.engine.running.workers.Worker", FakeWorker)
     suite = tmp_path / "s.yaml"
     suite.write_text("activations: [gelu]\nbackends: [numpy]\nshapes: [1K]\n"
                      "dtypes: [float32, float64]\npasses: [forward]\ncache: hot\n")
@@ -300,8 +300,8 @@ def test_a_key_written_twice_in_a_suite_is_refused(tmp_path: Path,
 
 
 def test_an_unreachable_ray_address_is_one_line_at_once() -> None:
-    from gembench.engine.executors import ExecutorError
-    from gembench.engine.ray_executor import check_reachable
+    from gembench.engine.running.executors import ExecutorError
+    from gembench.engine.running.ray_executor import check_reachable
 
     t0 = time.monotonic()
     with pytest.raises(ExecutorError, match="cannot reach the Ray cluster"):

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from gembench.plan.cases import Case
 from gembench.plan.shard import (
     ShardError,
     assign,
@@ -20,6 +19,7 @@ from gembench.plan.shard import (
     shard,
 )
 from gembench.plan.suite import parse_suite
+from gembench.spec.cases import Case
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,9 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from gembench.engine.policy import Timing
-from gembench.engine.timing import CpuClock, Interleaved, interleaved
+from gembench.engine.measuring.timing import CpuClock, Interleaved, interleaved
 from gembench.results.records import RatioStats, Stats
+from gembench.spec.policy import Timing
 
 
 def busy(seconds: float):

@@ -226,10 +226,10 @@ def test_every_backends_relu_forward_backward_is_within_2x_eager() -> None:
     """A slow baseline silently makes every ratio wrong: inductor's own ReLU backward selects on
     a bool mask (10-16x eager on this CPU build). Each backend's ReLU, timed in the same rounds
     as eager ReLU (so a loaded machine cancels out), stays within 2x of it."""
-    from gembench.engine.policy import Timing
-    from gembench.engine.subject import kernel_pass, make_inputs
-    from gembench.engine.timing import CpuClock, interleaved
-    from gembench.plan.cases import Case
+    from gembench.engine.contexts.subject import kernel_pass, make_inputs
+    from gembench.engine.measuring.timing import CpuClock, interleaved
+    from gembench.spec.cases import Case
+    from gembench.spec.policy import Timing
 
     torch.set_num_threads(1)
     fns = {}

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gembench.engine.timing import summarize
+from gembench.engine.measuring.timing import summarize
 from gembench.report import terminal
 from gembench.report.summary import print_summary
 from gembench.report.trust import EXIT_BUSY

@@ -16,7 +16,8 @@ available here): gate g(x) = u/(1+u), u = (x/eps)^(2N), for x > 0, and
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from gembench.activations import algebraic as alg
 from gembench.activations.definition import Activation, ActivationDef
@@ -227,13 +228,15 @@ class Catalog(dict[str, ActivationDef]):
     workers, ``gembench list``) sees activations registered outside gembench."""
 
     _discovered = False
+    #: called once, on the first lookup: the plugin loader adds itself here when imported
+    #: (:mod:`gembench.backends.plugins`; ``import gembench`` imports it)
+    discoverers: ClassVar[list[Callable[[], None]]] = []
 
     def _discover(self) -> None:
         if not Catalog._discovered:
             Catalog._discovered = True
-            from gembench.activations.registry import discover
-
-            discover()
+            for find in self.discoverers:
+                find()
 
     def register(self, d: ActivationDef) -> None:
         super().__setitem__(d.name, d)
@@ -342,6 +345,9 @@ CHECK_CONFIGS: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in dict.k
 
 def _rebuild(name: str, params: dict[str, Any]) -> Activation:
     return activation(name, **params)
+
+
+Activation.rebuild = _rebuild  # type: ignore[assignment]  (see Activation.__reduce__)
 
 
 def activation_names() -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from gembench.activations.params import Param
 
@@ -42,11 +42,13 @@ class Activation:
     definition: ActivationDef
     params: Mapping[str, float]
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuild from the catalog in another process (formulas are not picklable themselves).
-        from gembench.activations.catalog import _rebuild
+    #: ``(name, params) -> Activation``, set by :mod:`gembench.activations.catalog`, the only
+    #: maker of activations: another process rebuilds one from the catalog by name (formulas
+    #: are not picklable themselves)
+    rebuild: ClassVar[Callable[..., Activation]]
 
-        return (_rebuild, (self.name, dict(self.params)))
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self).rebuild, (self.name, dict(self.params)))
 
     @property
     def name(self) -> str:

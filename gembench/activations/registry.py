@@ -139,12 +139,14 @@ def origin_of(obj: Any) -> str:
     return f"{how}: {source}" if source else how
 
 
-def _loading() -> tuple[str, str]:
-    """(source, origin) of the plugin being imported by gembench.backends.plugins, or code."""
-    from gembench.backends import plugins
+#: (source, origin) of each plugin file being imported, innermost last: the plugin loader
+#: (:mod:`gembench.backends.plugins`) pushes and pops it
+LOADING: list[tuple[str, str]] = []
 
-    stack = getattr(plugins, "_loading", None) or []
-    return (stack[-1][0], stack[-1][1]) if stack else ("", "code")
+
+def _loading() -> tuple[str, str]:
+    """(source, origin) of the plugin being imported, or ("", "code")."""
+    return LOADING[-1] if LOADING else ("", "code")
 
 
 def _export_source(origin: str) -> None:
@@ -156,13 +158,6 @@ def _export_source(origin: str) -> None:
     current = [r.strip() for r in os.environ.get(_ENV, "").split(",") if r.strip()]
     if source not in current:
         os.environ[_ENV] = ",".join([*current, source])
-
-
-def discover() -> None:
-    """Load the plugins named by entry points and GEMBENCH_PLUGINS (once per process)."""
-    from gembench.backends import plugins
-
-    plugins.discover()
 
 
 def origins() -> list[dict[str, str]]:
@@ -186,5 +181,5 @@ def origins_text() -> str:
         headers=["name", "registered from", "transcendental-free", "formula"])
 
 
-__all__ = ["ActivationRegistrationError", "ParameterError", "add", "define", "discover",
+__all__ = ["ActivationRegistrationError", "ParameterError", "add", "define",
            "origins", "origins_text", "register_activation"]

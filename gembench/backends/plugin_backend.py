@@ -20,10 +20,10 @@ from gembench.activations.catalog import Activation
 from gembench.backends.base import Availability, Kernel
 from gembench.backends.plugins import Implementation, worker_plugins
 from gembench.backends.torch_common import TorchBackend
-from gembench.backends.torch_eager import AutogradKernel
+from gembench.backends.torch_eager import AutogradKernel, EagerBackend
 
-#: where the ReLU baseline of an implementation without relu comes from
-BASELINE_BACKEND = "torch_eager"
+#: the ReLU baseline of an implementation without relu: torch eager's
+_BASELINE = EagerBackend()
 
 
 class PluginOutputError(ValueError):
@@ -131,9 +131,7 @@ class PluginBackend(TorchBackend):
         if spec.name not in self.impl.activations:
             if spec.name != "relu":
                 raise ValueError(self.unsupported(spec, dtype, device))
-            from gembench.backends import backend
-
-            return backend(BASELINE_BACKEND).build(spec, dtype, device)
+            return _BASELINE.build(spec, dtype, device)
         if self.impl.kernel is not None:
             kern = checked_kernel(self.impl.kernel, self.name)(spec, dtype, device)
             if self.impl.saves.what != "unknown":

@@ -35,7 +35,9 @@ from typing import Any, TypeVar
 
 from gembench.activations.catalog import CATALOG
 from gembench.activations.dtypes import DTYPES
+from gembench.activations.registry import LOADING
 from gembench.backends.base import SAVED_WHAT, Kernel, Saved, SavedWhat
+from gembench.backends.builtin import BACKEND_CLASSES
 
 ENTRY_POINT_GROUP = "gembench.implementations"
 ENV_VAR = "GEMBENCH_PLUGINS"
@@ -83,7 +85,7 @@ REGISTRY: dict[str, Implementation] = {}
 #: plugin reference (entry-point name, GEMBENCH_PLUGINS item) -> why it could not load
 FAILED: dict[str, str] = {}
 _loaded: dict[str, str | None] = {}  # source -> failure reason (None: loaded)
-_loading: list[tuple[str, str]] = []  # (source, origin) of the plugin being imported
+_loading = LOADING  # (source, origin) of the plugin being imported (shared with activations)
 _discovered = False
 
 
@@ -116,8 +118,6 @@ def _implementation(obj: Any, *, name: str, activations: Sequence[str], dtypes: 
                     devices: Sequence[str], autograd: bool, backward: Callable[..., Any] | None,
                     saves: SavedWhat | Saved, summary: str,
                     requires: Sequence[str]) -> Implementation:
-    from gembench.backends import BACKEND_CLASSES
-
     where = f"register_implementation(name={name!r})"
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][\w.-]*", name):
         raise PluginError(f"{where}: name must be a word (letters, digits, _ . -)")
@@ -326,6 +326,8 @@ def worker_plugins(impl: Implementation) -> str | None:
         return None
     return ",".join([*current, impl.source])
 
+
+CATALOG.discoverers.append(discover)  # the catalog's first lookup loads the plugins
 
 __all__ = ["ENTRY_POINT_GROUP", "ENV_VAR", "FAILED", "REGISTRY", "Implementation",
            "PluginError", "discover", "load", "register_implementation"]

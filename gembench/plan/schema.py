@@ -15,8 +15,8 @@ import jsonschema
 
 from gembench.activations.dtypes import DTYPES
 from gembench.backends import backend_names
-from gembench.engine.registry import context_names, context_spec
-from gembench.plan.cases import CACHE_STATES, PASSES
+from gembench.spec.cases import CACHE_STATES, PASSES
+from gembench.spec.contexts import context_names, context_spec
 
 #: the largest values accepted where a value has a physical meaning (bounds keep a typo such
 #: as ``timeout_s: 1e300`` from reaching the clocks and the operating system).

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gembench.plan.cases import Case
+from gembench.spec.cases import Case
 
 #: Case fields that vary *within* a comparison group; every other field names the setting.
 WITHIN_GROUP = frozenset({"backend", "activation", "params", "preset"})

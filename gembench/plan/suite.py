@@ -16,14 +16,14 @@ from typing import Any
 
 import yaml
 
+import gembench.spec.presets as presets
 from gembench.activations.catalog import CATALOG, ParameterError, activation
 from gembench.backends import backend_names
-from gembench.engine.policy import Timing
-from gembench.engine.registry import context_spec
-from gembench.plan import presets
 from gembench.plan.builtin import builtin_suites
-from gembench.plan.cases import Case
 from gembench.plan.schema import coerce, first_error, key_path, schema, short
+from gembench.spec.cases import Case
+from gembench.spec.contexts import context_spec
+from gembench.spec.policy import Timing
 
 #: structural limits: a suite is a few hundred values a few levels deep; more is a mistake
 #: (or an alias bomb) and is refused before validation.

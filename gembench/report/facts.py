@@ -29,7 +29,7 @@ def allocator_text(run: RunRecord, cases: list[CaseRecord]) -> str:
             return a + (" (" + ", ".join(f"{k}={v}" for k, v in set_vals.items()) + ")"
                         if set_vals else " (glibc defaults)")
         return "; ".join(show(a) for a in allocs) or "–"
-    from gembench.engine.environment import ALLOCATOR_SETTINGS
+    from gembench.engine.measuring.environment import ALLOCATOR_SETTINGS
 
     text = "; ".join(
         a + (" (" + ", ".join(f"{k}={v}" for k, v in ALLOCATOR_SETTINGS.get(a, {}).items())

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gembench.plan.cases import PASSES
 from gembench.report.fmt import shape_text
 from gembench.results import CaseRecord
 from gembench.results.best_relu import best_relu_ratios, direct
 from gembench.results.records import RatioStats, Stats
+from gembench.spec.cases import PASSES
 
 #: a setting: cases that share all of these are compared with each other (the fastest ReLU is
 #: looked for among them).

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from gembench.compare import compare_cases
+from gembench.decide import compare_cases
 from gembench.report.frames import case_row
 from gembench.report.runs import Run
 from gembench.results import CaseRecord, RunRecord

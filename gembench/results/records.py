@@ -287,7 +287,7 @@ class RunRecord(Record):
     suite_path: str | None = doc("suite file")
     suite_sha256: str | None = doc("suite file hash (`--resume` refuses another)")
     description: str | None = doc("suite description")
-    timing_policy: dict[str, Any] = doc("the suite's timing policy (gembench.engine.policy."
+    timing_policy: dict[str, Any] = doc("the suite's timing policy (gembench.spec.policy."
                                         "Timing fields)", factory=dict)
     seed: int = doc("input seed", 0)
     allocator_env: dict[str, dict[str, str]] | None = doc(

@@ -1,8 +1,8 @@
 """Opt-in pytest-benchmark timings of a representative set of cases.
 
 These time exactly what a gembench case times (the engine's
-:func:`gembench.engine.subject.kernel_pass` on inputs made by
-:func:`gembench.engine.subject.make_inputs`): ReLU, GELU and GEM(N=1) on torch_eager
+:func:`gembench.engine.contexts.subject.kernel_pass` on inputs made by
+:func:`gembench.engine.contexts.subject.make_inputs`): ReLU, GELU and GEM(N=1) on torch_eager
 and torch_fused, a 1M-element float32 tensor on the CPU, one thread, forward and
 forward+backward. The numbers land in pytest-benchmark's JSON, so its own history and
 comparison work.
@@ -32,8 +32,8 @@ import os
 import pytest
 
 from gembench.backends import backend
-from gembench.engine.subject import kernel_pass, make_inputs
-from gembench.plan.cases import Case
+from gembench.engine.contexts.subject import kernel_pass, make_inputs
+from gembench.spec.cases import Case
 
 SHAPE = (1024, 1024)
 DTYPE = "float32"
@@ -53,7 +53,7 @@ def _params():
 
 
 def _allocator() -> str:
-    from gembench.engine.environment import CACHING_ALLOCATOR_ENV
+    from gembench.engine.measuring.environment import CACHING_ALLOCATOR_ENV
 
     caching = all(os.environ.get(k) == v for k, v in CACHING_ALLOCATOR_ENV.items())
     return "caching" if caching else "default"

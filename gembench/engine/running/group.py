@@ -22,9 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gembench.engine import anomalies
-from gembench.engine.busy import BusyMonitor, VisitBusy
-from gembench.engine.measure import (
+import gembench.engine.measuring.anomalies as anomalies
+from gembench.engine.contexts.subject import CaseSkipped, Subject, SubjectArgs
+from gembench.engine.measuring.busy import BusyMonitor, VisitBusy
+from gembench.engine.measuring.timing import Interleaved, RoundPlan, cuda_graphed, interleaved
+from gembench.engine.running.measure import (
     accuracy_gate,
     finish_timing,
     make_clock,
@@ -32,12 +34,10 @@ from gembench.engine.measure import (
     ready_backend,
     trace_path,
 )
-from gembench.engine.policy import Timing
-from gembench.engine.registry import context_spec
-from gembench.engine.subject import CaseSkipped, Subject, SubjectArgs
-from gembench.engine.timing import Interleaved, RoundPlan, cuda_graphed, interleaved
-from gembench.plan.cases import Case
 from gembench.results.records import Error, Outcome
+from gembench.spec.cases import Case
+from gembench.spec.contexts import context_spec
+from gembench.spec.policy import Timing
 
 #: ``event(kind, **fields)``: what the group reports as it goes (built, round, outcome)
 Events = Callable[..., None]

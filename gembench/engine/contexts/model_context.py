@@ -5,7 +5,8 @@ the activation alone at every call site's shape.
 
 Passes: ``forward`` is the inference forward (eval mode, no autograd); ``forward_backward`` is
 the training step (forward, loss, backward, optimizer step at learning rate 0, see
-:mod:`gembench.engine.models`). Shapes are the presets of :mod:`gembench.engine.model_presets`.
+:mod:`gembench.engine.contexts.models`). Shapes are the presets of
+:mod:`gembench.spec.model_presets`.
 ``model`` runs the model eagerly with the backend's kernel at each call site (compiled backends
 compile each activation on its own); ``model_compiled`` compiles the whole model, as users do,
 so that inductor fuses the activation into its neighbours, and compiles the ReLU model the same
@@ -18,11 +19,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gembench.engine import subject as sj
-from gembench.engine.blocks import BlockSubject
-from gembench.engine.model_presets import PRESETS, preset_missing
-from gembench.engine.registry import ContextSpec, register_context
+import gembench.engine.contexts.subject as sj
+from gembench.engine.contexts.blocks import BlockSubject
 from gembench.results.records import Derived, Memory, TimingRecord
+from gembench.spec.contexts import ContextSpec, register_context
+from gembench.spec.model_presets import PRESETS, preset_missing
 
 _BY_SHAPE = {p.shape: p.name for p in PRESETS.values()}
 
@@ -53,7 +54,7 @@ class ModelSubject(sj.Subject):
             raise sj.CaseSkipped(why)
         if not self.kern.autograd:
             raise sj.CaseSkipped(f"{case.backend} cannot sit inside a torch module (no autograd)")
-        from gembench.engine import models
+        import gembench.engine.contexts.models as models
 
         why = self.not_compilable()
         if why:
@@ -108,7 +109,7 @@ class ModelSubject(sj.Subject):
 
     def memory(self) -> Memory:
         from gembench.activations.dtypes import DTYPES
-        from gembench.engine.memory import peak_of
+        from gembench.engine.measuring.memory import peak_of
 
         mem = Memory(input_bytes=self.elements() * DTYPES[self.case.dtype].itemsize)
         if self.case.pass_kind.has_backward:

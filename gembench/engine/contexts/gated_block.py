@@ -22,8 +22,8 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from gembench.engine.blocks import BlockShapes, BlockSubject, register_block
-from gembench.plan import presets
+import gembench.spec.presets as presets
+from gembench.engine.contexts.blocks import BlockShapes, BlockSubject, register_block
 
 GateProduct = Callable[[Any, Any], Any]
 
@@ -119,7 +119,7 @@ def build_gated(shape: tuple[int, ...], kern: Any, backend: str, dtype: str, dev
     import torch
 
     from gembench.backends.torch_common import TORCH_DTYPES
-    from gembench.engine.contexts import KernelActivation
+    from gembench.engine.contexts.torch_blocks import KernelActivation
 
     gated_mlp = _torch_parts()[0]
     torch.manual_seed(seed)

@@ -6,14 +6,20 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import gembench.spec.presets as presets
 from gembench.activations.dtypes import DTYPES
-from gembench.engine.memory import peak_of, saved_for_backward
-from gembench.engine.passes import TimedPass
-from gembench.engine.registry import ContextSpec, register_context
-from gembench.engine.subject import KernelCheck, Subject, SubjectArgs, kernel_pass, make_inputs
-from gembench.engine.timing import Interleaved, interleaved
-from gembench.plan import presets
+from gembench.engine.contexts.subject import (
+    KernelCheck,
+    Subject,
+    SubjectArgs,
+    kernel_pass,
+    make_inputs,
+)
+from gembench.engine.measuring.memory import peak_of, saved_for_backward
+from gembench.engine.measuring.passes import TimedPass
+from gembench.engine.measuring.timing import Interleaved, interleaved
 from gembench.results.records import Derived, Memory, RatioStats, TimingRecord
+from gembench.spec.contexts import ContextSpec, register_context
 
 #: the anchor every elementwise case is timed with: ``torch.relu`` on this backend.
 ANCHOR_BACKEND = "torch_eager"

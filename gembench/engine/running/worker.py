@@ -1,8 +1,9 @@
 """Worker process: measures the comparison groups the runner sends, one JSON line in, JSON
 lines out.
 
-Started by :mod:`gembench.engine.runner` with the environment a group of cases needs from process
-start (allocator, thread count, Triton interpreter, compile caches). A request is one group
+Started by :mod:`gembench.engine.running.runner` with the environment a group of cases needs
+from process start (allocator, thread count, Triton interpreter, compile caches).
+A request is one group
 (``{"group": [cases], "timings": [...], "seed": ..., "profile_dir": ..., "marker": path}``);
 the replies are events as they happen: ``{"event": "built", "case_id": ...}`` per case built,
 ``{"event": "round", "round": r}`` per round of the group's timing (a heartbeat), ``{"event":
@@ -20,15 +21,15 @@ import os
 import sys
 from typing import Any
 
-from gembench.engine.policy import Timing
-from gembench.plan.cases import Case
+from gembench.spec.cases import Case
+from gembench.spec.policy import Timing
 
 
 def main() -> int:
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # stray prints (C or Python) go to stderr, not into the protocol
     sys.stdout = sys.stderr
-    from gembench.engine.group import measure_group
+    from gembench.engine.running.group import measure_group
 
     def event(kind: str, **fields: Any) -> None:
         if "outcome" in fields:

@@ -9,11 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import gembench.spec.presets as presets
 from gembench.activations.dtypes import DTYPES
-from gembench.engine.memory import peak_of, saved_for_backward
-from gembench.engine.passes import TimedPass
-from gembench.engine.registry import ContextSpec, register_context
-from gembench.engine.subject import (
+from gembench.engine.contexts.subject import (
     CaseSkipped,
     KernelCheck,
     Subject,
@@ -21,15 +19,17 @@ from gembench.engine.subject import (
     kernel_pass,
     make_inputs,
 )
-from gembench.engine.timing import Interleaved
-from gembench.plan import presets
+from gembench.engine.measuring.memory import peak_of, saved_for_backward
+from gembench.engine.measuring.passes import TimedPass
+from gembench.engine.measuring.timing import Interleaved
 from gembench.results.records import Block, Derived, Memory, TimingRecord
+from gembench.spec.contexts import ContextSpec, register_context
 
 
 @dataclass(frozen=True)
 class BlockShapes:
     """How a block context reads its shape: the module's name in
-    :mod:`gembench.engine.contexts`, its input shape and the activation's shape."""
+    :mod:`gembench.engine.contexts.torch_blocks`, its input shape and the activation's shape."""
 
     module: str
     input_shape: Callable[[tuple[int, ...]], tuple[int, ...]]
@@ -69,7 +69,7 @@ class BlockSubject(Subject):
 
     def make_block(self, kern: Any) -> Any:
         """The block module of the case's shape with ``kern`` as its activation."""
-        from gembench.engine import contexts
+        import gembench.engine.contexts.torch_blocks as contexts
 
         case = self.case
         return contexts.build_block(self.shapes.module, case.shape, kern, case.dtype,
@@ -133,5 +133,3 @@ register_block("mlp_block", BlockShapes("mlp", lambda s: s[:2], lambda s: (s[0],
 register_block("conv_block", BlockShapes("conv", lambda s: s, lambda s: s),
                sorted(presets.CONV), 4, "[batch, C, H, W]",
                "ResNet basic block: conv-BN-act-conv-BN-add-act")
-
-from gembench.engine import gated_block  # noqa: E402, F401  (registers gated_mlp_block)

@@ -3,7 +3,7 @@
 ``hot``: the same callable repeated (steady state, as torch.utils.benchmark measures it).
 ``cold``: before every call, a buffer at least twice the last-level cache is written, so the
 call finds neither its inputs nor its output in any cache level (CUDA: the L2, see
-:class:`gembench.engine.timing.CudaClock`).
+:class:`gembench.engine.measuring.timing.CudaClock`).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gembench.plan.cases import Pass
+from gembench.spec.cases import Pass
 
 
 def _torch() -> Any:

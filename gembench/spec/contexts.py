@@ -6,8 +6,8 @@ look it up here instead of dispatching on its name. Registration must not import
 loading runs without it): the ``subject`` builder imports what it needs when called.
 
 A new context is one ``register_context(ContextSpec(...))`` call in its own module, with a
-:class:`gembench.engine.subject.Subject` subclass as its ``subject``; the module is loaded by
-listing it in :data:`BUILTIN_MODULES` (or by importing it before the suite is read).
+:class:`gembench.engine.contexts.subject.Subject` subclass as its ``subject``; the module is
+loaded by listing it in :data:`BUILTIN_MODULES` (or by importing it before the suite is read).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gembench.plan.cases import PASSES, Pass
+from gembench.spec.cases import PASSES, Pass
 
 #: modules that register the built-in contexts (imported on the first lookup).
-BUILTIN_MODULES = ("gembench.engine.elementwise", "gembench.engine.blocks",
-                   "gembench.engine.model_context")
+BUILTIN_MODULES = ("gembench.engine.contexts.elementwise", "gembench.engine.contexts.blocks",
+                   "gembench.engine.contexts.gated_block", "gembench.engine.contexts.model_context")
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class ContextSpec:
     """One measurement context.
 
     ``subject(args)`` builds the measurement subject for a case (see
-    :class:`gembench.engine.subject.Subject`); ``presets`` names the shapes a suite may use
+    :class:`gembench.engine.contexts.subject.Subject`); ``presets`` names the shapes a suite may use
     and ``resolve(name, device)`` turns one into a shape; ``rank`` (and ``shape_help``) is
     the rank an explicit shape must have, None for any.
     """

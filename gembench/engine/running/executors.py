@@ -3,7 +3,7 @@
 The runner decides *what* to run (suite, filter, shard, resume) and writes every record; an
 executor decides *where*: it measures the cases it is given and hands each finished case record
 to ``ctx.emit`` as soon as it has it. ``local`` (the default) runs worker processes on this
-machine; ``ray`` (:mod:`gembench.engine.ray_executor`) sends each comparison group to a Ray
+machine; ``ray`` (:mod:`gembench.engine.running.ray_executor`) sends each comparison group to a Ray
 cluster. More executors register in :data:`EXECUTORS` as ``"module:Class"``.
 """
 
@@ -18,8 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar
 
-from gembench.engine.policy import Timing
-from gembench.plan.cases import Case
+from gembench.spec.cases import Case
+from gembench.spec.policy import Timing
 
 Record = dict[str, Any]
 
@@ -77,7 +77,7 @@ def worker_groups(cases: list[Case], run_dir: Path) -> list[tuple[dict[str, str]
     """``cases`` as comparison groups (:func:`gembench.plan.shard.comparison_groups`), each
     with the one worker environment its backends need from process start (the variables each
     sets, merged); a group whose backends need conflicting values is split by environment."""
-    from gembench.engine.runner import worker_env
+    from gembench.engine.running.workers import worker_env
     from gembench.plan.shard import comparison_groups
 
     out: list[tuple[dict[str, str], list[Case]]] = []
@@ -147,7 +147,7 @@ def run_in_workers(group: list[Case], env: dict[str, str], ctx: RunContext,
     cases timed together. A case whose crash or hang kills the worker is recorded as failed
     and the rest of the group is measured again in a fresh worker; every case's outcome is
     emitted exactly once. Returns the worker, still running, for the next group."""
-    from gembench.engine.runner import Worker
+    from gembench.engine.running.workers import Worker
 
     todo, started = list(group), now()
     marker = ctx.out_dir / "worker.marker"
@@ -210,8 +210,8 @@ class LocalExecutor(Executor):
 
 #: executor name -> "module:Class", imported on first use (Ray is an optional extra).
 EXECUTORS: dict[str, str] = {
-    "local": "gembench.engine.executors:LocalExecutor",
-    "ray": "gembench.engine.ray_executor:RayExecutor",
+    "local": "gembench.engine.running.executors:LocalExecutor",
+    "ray": "gembench.engine.running.ray_executor:RayExecutor",
 }
 
 

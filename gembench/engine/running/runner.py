@@ -8,31 +8,23 @@ and the rest of its group is measured again in a fresh worker.
 from __future__ import annotations
 
 import fnmatch
-import json
-import os
-import selectors
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gembench import __version__
-from gembench.backends import backend
-from gembench.engine.environment import ALLOCATOR_SETTINGS, allocator_environment, capture
-from gembench.engine.policy import Timing
-from gembench.plan.cases import Case
+from gembench.engine.measuring.environment import allocator_environment, capture
 from gembench.plan.suite import Suite
 from gembench.results.store import RESULTS_NAME, SCHEMA_VERSION, load_run
 from gembench.results.writer import ResultsWriter, RunLock, check_resumable, mark_complete
+from gembench.spec.cases import Case
+from gembench.spec.policy import Timing
+from gembench.version import __version__
 
 if TYPE_CHECKING:
-    from gembench.engine.executors import Executor
+    from gembench.engine.running.executors import Executor
 
-_STARTUP_TIMEOUT_S = 120.0
 
 
 class RunError(Exception):
@@ -63,104 +55,6 @@ def matches(case: Case, expr: str | None) -> bool:
     return True
 
 
-def setting_env(case: Case) -> dict[str, str]:
-    """What a case's setting needs in the environment from process start: allocator, threads."""
-    return {**ALLOCATOR_SETTINGS[case.allocator], "OMP_NUM_THREADS": str(case.threads),
-            "MKL_NUM_THREADS": str(case.threads), "PYTHONUNBUFFERED": "1"}
-
-
-def worker_env(case: Case, run_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    env.update(setting_env(case))
-    be = backend(case.backend)
-    env.update(be.worker_env(case.device, str(run_dir)))
-    return env
-
-
-class Worker:
-    """A worker process speaking the JSON-lines protocol of :mod:`gembench.engine.worker`."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gembench.engine.worker"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self.log, env=env, text=True, bufsize=1,
-        )
-        self.sel = selectors.DefaultSelector()
-        assert self.proc.stdout is not None
-        self.fd = self.proc.stdout.fileno()
-        self.sel.register(self.fd, selectors.EVENT_READ)
-        self.buf = b""  # bytes read from the pipe but not yet returned (a group sends many lines)
-        hello = self._read(_STARTUP_TIMEOUT_S)
-        if hello is None or not hello.get("ready"):
-            self.close()
-            raise RuntimeError(f"worker did not start (see {log})")
-
-    def _read(self, timeout: float) -> dict[str, Any] | None:
-        """The next JSON line; None after ``timeout`` seconds of silence; {} at end of file.
-        Reads the pipe's raw bytes (a buffered ``readline`` would hide lines already read from
-        the selector)."""
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0 or not self.sel.select(left):
-                return None
-            chunk = os.read(self.fd, 1 << 16)
-            if not chunk:
-                return {}
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\n")
-        return json.loads(line)
-
-    def run_group(self, cases: list[Case], timings: list[Timing], seed: int,
-                  profile_dir: str | None = None, marker: str | None = None
-                  ) -> Iterator[dict[str, Any]]:
-        """Send one comparison group; yield the worker's events (``built``, ``round``,
-        ``outcome``) until ``done``, or one ``{"event": "died", "reason": ...}`` when the worker
-        crashed or went silent for longer than the group's ``timeout_s`` (it is then closed)."""
-        assert self.proc.stdin is not None
-        msg = {"group": [c.to_dict() for c in cases], "timings": [asdict(t) for t in timings],
-               "seed": seed, "profile_dir": profile_dir, "marker": marker}
-        timeout = max(t.timeout_s for t in timings)
-        try:
-            self.proc.stdin.write(json.dumps(msg) + "\n")
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            yield {"event": "died", **self._died()}
-            return
-        while True:
-            reply = self._read(timeout)
-            if reply is None:
-                self.close()
-                yield {"event": "died", "reason": f"timed out after {timeout:g} s"}
-                return
-            if not reply:
-                yield {"event": "died", **self._died()}
-                return
-            if reply.get("event") == "done":
-                return
-            yield reply
-
-    def _died(self) -> dict[str, Any]:
-        code = self.proc.wait(timeout=30)
-        why = f"worker process died (exit code {code})"
-        if code in (-9, 137):
-            why += ": killed, most likely out of memory"
-        elif code is not None and code < 0:
-            why += f": signal {-code}"
-        return {"status": "failed", "reason": why}
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-
-
 def finished_cases(path: Path) -> set[str]:
     """Case ids with a valid record in a results file (malformed records do not count)."""
     return {c["case_id"] for c in load_run(path)[1]}
@@ -178,22 +72,12 @@ def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr:
     that cannot start) is refused with :class:`RunError`, :class:`ResultsError` or
     :class:`ExecutorError` before anything is written.
     """
-    from gembench.engine.executors import LocalExecutor, RunContext
-    from gembench.plan.shard import shard as shard_cases
+    from gembench.engine.running.executors import LocalExecutor, RunContext
 
     executor = executor or LocalExecutor()
     out_dir = Path(out_dir)
     results = out_dir / RESULTS_NAME
-    plan = [(c, suite.timing_of(c)) for c in suite.cases if matches(c, filter_expr)]
-    if not plan:
-        what = f"--filter {filter_expr!r} matches none of the" if filter_expr else "no case among"
-        raise RunError(f"{what} {len(suite.cases)} cases of {suite.path or suite.name}; "
-                       "nothing to run")
-    if allocator:
-        plan = list({replace(c, allocator=allocator): t for c, t in plan}.items())
-    if shard:  # an empty shard (more shards than comparison groups) is a run of no case
-        mine = {c.case_id for c in shard_cases([c for c, _ in plan], *shard)}
-        plan = [(c, t) for c, t in plan if c.case_id in mine]
+    plan = _plan(suite, filter_expr, allocator, shard)
     timings = {c.case_id: t for c, t in plan}
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -225,11 +109,9 @@ def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr:
                 if record.get("kind") == "case":
                     bar.update(1)
 
-            def announce(case: Case) -> None:
-                bar.set_postfix_str(f"{case.backend} {case.label} {case.dtype} {case.pass_}"[:60])
-
             ctx = RunContext(lambda case: timings[case.case_id], suite.seed, out_dir, emit,
-                             announce, str((out_dir / "traces").resolve()) if profile else None)
+                             lambda case: bar.set_postfix_str(_short(case)),
+                             str((out_dir / "traces").resolve()) if profile else None)
             try:
                 executor.run(todo, ctx)
             finally:
@@ -238,6 +120,29 @@ def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr:
         finally:
             executor.stop()
     return results
+
+
+def _plan(suite: Suite, filter_expr: str | None, allocator: str | None,
+          shard: tuple[int, int] | None) -> list[tuple[Case, Timing]]:
+    """The cases to run with their timing policies: filtered, re-allocated, sharded."""
+    from gembench.plan.shard import shard as shard_cases
+
+    plan = [(c, suite.timing_of(c)) for c in suite.cases if matches(c, filter_expr)]
+    if not plan:
+        what = f"--filter {filter_expr!r} matches none of the" if filter_expr else "no case among"
+        raise RunError(f"{what} {len(suite.cases)} cases of {suite.path or suite.name}; "
+                       "nothing to run")
+    if allocator:
+        plan = list({replace(c, allocator=allocator): t for c, t in plan}.items())
+    if shard:  # an empty shard (more shards than comparison groups) is a run of no case
+        mine = {c.case_id for c in shard_cases([c for c, _ in plan], *shard)}
+        plan = [(c, t) for c, t in plan if c.case_id in mine]
+    return plan
+
+
+def _short(case: Case) -> str:
+    """The progress bar's note on the case being measured."""
+    return f"{case.backend} {case.label} {case.dtype} {case.pass_}"[:60]
 
 
 def _resume_point(results: Path, suite: Suite, resume: bool) -> set[str] | None:
@@ -258,7 +163,7 @@ def _resume_point(results: Path, suite: Suite, resume: bool) -> set[str] | None:
 
 
 def suite_hash(suite: Suite) -> str | None:
-    from gembench.engine.environment import file_sha256
+    from gembench.engine.measuring.environment import file_sha256
 
     return file_sha256(suite.path) if suite.path else None
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gembench.backends.torch_common import TORCH_DTYPES
-from gembench.engine.model_presets import PRESETS, preset_missing
+from gembench.spec.model_presets import PRESETS, preset_missing
 
 ActivationFactory = Callable[[], nn.Module]
 
@@ -106,7 +106,7 @@ class Model:
 
     def saved_bytes(self) -> int:
         """Bytes autograd saves for backward in one training forward (unique storages)."""
-        from gembench.engine.memory import saved_for_backward
+        from gembench.engine.measuring.memory import saved_for_backward
 
         self.model.train()
         return int(saved_for_backward(lambda: self.loss_fn(self.model, self.inputs),

@@ -1,6 +1,6 @@
 """A measurement subject: what one context supplies to the engine's single measurement skeleton.
 
-:func:`gembench.engine.measure.measure` runs the same steps for every subject: build (the
+:func:`gembench.engine.running.measure.measure` runs the same steps for every subject: build (the
 subject's constructor), first call, error, interleaved timing, post-timing recheck, memory.
 A subject supplies the callables and the figures only it can know.
 """
@@ -18,10 +18,8 @@ from gembench.activations.accuracy import max_error, tolerances
 from gembench.activations.dtypes import DTYPES
 from gembench.activations.reference import reference
 from gembench.backends.base import Backend, Kernel
-from gembench.engine.passes import TimedPass
-from gembench.engine.policy import Timing
-from gembench.engine.timing import Interleaved
-from gembench.plan.cases import Case, Pass
+from gembench.engine.measuring.passes import TimedPass
+from gembench.engine.measuring.timing import Interleaved
 from gembench.results.records import (
     Block,
     Derived,
@@ -32,6 +30,8 @@ from gembench.results.records import (
     Stats,
     TimingRecord,
 )
+from gembench.spec.cases import Case, Pass
+from gembench.spec.policy import Timing
 
 
 class CaseSkipped(Exception):

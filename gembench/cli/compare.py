@@ -8,9 +8,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from gembench.cli.common import UserError, default_out
+
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from gembench.cli import UserError
     from gembench.compare import CompareError, run_compare
     from gembench.results import ResultsError
 
@@ -25,16 +26,15 @@ def cmd_ab(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from gembench.ab import AbError, run_ab
-    from gembench.cli import UserError, _default_out
     from gembench.compare import CompareError, parse_threshold
-    from gembench.engine.runner import RunError, matches
+    from gembench.engine.running.runner import RunError, matches
     from gembench.plan.suite import SuiteError, load_suite
     from gembench.results import ResultsError
 
     try:
         suite = load_suite(args.suite, quick=args.quick, device=args.device)
         suite = replace(suite, cases=[c for c in suite.cases if matches(c, args.filter)])
-        out = Path(args.out) if args.out else _default_out(f"{suite.name}-ab", False)
+        out = Path(args.out) if args.out else default_out(f"{suite.name}-ab", False)
         return run_ab(suite, args.base, args.new, out, args.repeats,
                       parse_threshold(args.threshold), args.alpha,
                       progress=not args.no_progress)

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from gembench.engine.policy import Timing
 from gembench.results.records import Busy, RatioStats, Stats
+from gembench.spec.policy import Timing
 
 
 class CpuClock:
@@ -215,7 +215,7 @@ def interleaved(fns: dict[str, Callable[[], Any]], clock: Any, timing: Timing, m
 
     Stops when ``main`` has at least ``min_samples`` samples and either the precision target is
     met (:func:`_precise`) or the budget is spent; or at ``max_samples``. ``monitor`` (a
-    :class:`gembench.engine.busy.BusyMonitor`) watches the rounds.
+    :class:`gembench.engine.measuring.busy.BusyMonitor`) watches the rounds.
     """
     plan = plan or RoundPlan()
     budget = timing.budget_s if plan.budget_s is None else plan.budget_s

@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from gembench.engine.executors import (
+from gembench.engine.running.executors import (
     Executor,
     ExecutorError,
     LocalExecutor,
@@ -31,10 +31,10 @@ from gembench.engine.executors import (
     case_record,
     now,
 )
-from gembench.engine.policy import Timing
-from gembench.plan.cases import Case
 from gembench.plan.shard import Group, comparison_groups
 from gembench.results.merge import fingerprint, machine_key
+from gembench.spec.cases import Case
+from gembench.spec.policy import Timing
 
 _LOG_TAIL = 64 * 1024
 _NICENESS = "RAY_worker_niceness"
@@ -53,7 +53,7 @@ def measure_group(cases: list[dict[str, Any]], timings: list[dict[str, Any]],
                   seed: int) -> dict[str, Any]:
     """The body of a Ray task: measure one group (cases and their timing policies) on this node;
     return its records, the node's environment and the tail of its worker log."""
-    from gembench.engine.environment import capture
+    from gembench.engine.measuring.environment import capture
 
     niceness = _unnice()
     todo = [Case.from_dict(c) for c in cases]
@@ -196,7 +196,7 @@ def check_reachable(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> 
 
 
 def _setting_env(case: Case) -> dict[str, str]:
-    from gembench.engine.runner import setting_env
+    from gembench.engine.running.workers import setting_env
 
     return setting_env(case)
 

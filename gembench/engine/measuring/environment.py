@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from gembench.engine.cache import llc_size
+from gembench.engine.measuring.cache import llc_size
 
 #: glibc settings that keep freed memory in the process instead of returning it to the OS:
 #: without them a fresh 64 MB output costs page faults on every call and timings measure the
@@ -28,7 +28,7 @@ _PACKAGES = ["torch", "numpy", "scipy", "onnx", "onnxruntime", "triton", "pandas
 
 def allocator_environment(settings: list[str]) -> dict[str, dict[str, str]]:
     """Per allocator setting, the MALLOC_* variables its workers are started with (the
-    runner's own MALLOC_* are removed first, see ``runner.worker_env``)."""
+    runner's own MALLOC_* are removed first, see ``workers.worker_env``)."""
     return {name: dict(ALLOCATOR_SETTINGS[name]) for name in settings}
 
 

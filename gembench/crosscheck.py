@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from gembench.engine.policy import Timing
-from gembench.plan.cases import Case
+from gembench.spec.cases import Case
+from gembench.spec.policy import Timing
 
 BUILTIN = {"activations": ["gelu", "gem", "se_gem"], "backends": "all", "shapes": ["64K", "1M"],
            "dtypes": "float32", "passes": ["forward", "forward_backward"], "cache": "hot",
@@ -70,10 +70,10 @@ def time_one(case: Case, min_run_time: float, repeats: int = 6,
     torch.utils.benchmark's, alternately (ABBA), ``repeats`` windows each."""
     from torch.utils import benchmark
 
-    from gembench.engine.measure import CaseSkipped, make_clock, ready_backend
-    from gembench.engine.registry import context_spec
-    from gembench.engine.subject import SubjectArgs
-    from gembench.engine.timing import interleaved
+    from gembench.engine.contexts.subject import SubjectArgs
+    from gembench.engine.measuring.timing import interleaved
+    from gembench.engine.running.measure import CaseSkipped, make_clock, ready_backend
+    from gembench.spec.contexts import context_spec
 
     try:
         be = ready_backend(case)
@@ -125,11 +125,11 @@ def time_one(case: Case, min_run_time: float, repeats: int = 6,
 
 def _in_fresh_process(case: Case, min_run_time: float, repeats: int,
                       run_dir: Path) -> dict[str, Any]:
-    from gembench.engine.runner import worker_env
+    from gembench.engine.running.workers import worker_env
 
     msg = json.dumps({"case": case.to_dict(), "min_run_time": min_run_time,
                       "repeats": repeats})
-    proc = subprocess.run([sys.executable, "-m", "gembench.engine.crosscheck", msg],
+    proc = subprocess.run([sys.executable, "-m", "gembench.crosscheck", msg],
                           capture_output=True, text=True, env=worker_env(case, run_dir),
                           timeout=600, check=False)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -142,7 +142,7 @@ def _in_fresh_process(case: Case, min_run_time: float, repeats: int,
 def _cases(results: Path | None, filter_expr: str | None
            ) -> list[tuple[Case, float | None, float | None]]:
     """(case, the file's hot median and "x ReLU", or None to measure) to cross-check."""
-    from gembench.engine.runner import RunError, matches
+    from gembench.engine.running.runner import RunError, matches
 
     if results is None:
         from gembench.plan.suite import parse_suite
@@ -197,7 +197,7 @@ def check_arguments(min_run_time: float, repeats: int) -> None:
 
 def _warn_other_machine(results: Path, environment: dict[str, Any] | None) -> None:
     """Re-timing here a file measured on another CPU compares two machines: say so."""
-    from gembench.engine.environment import cpu_info
+    from gembench.engine.measuring.environment import cpu_info
     from gembench.results.merge import fingerprint
 
     theirs = fingerprint(environment)

@@ -1,5 +1,6 @@
 """The steps of measuring a case that every context shares, used by
-:mod:`gembench.engine.group` (which times a comparison group's cases together) and the crosscheck:
+:mod:`gembench.engine.running.group` (which times a comparison group's cases together) and the
+crosscheck:
 the backend made ready, the clock, the timing record from the rounds, the accuracy gate and the
 optional profiler trace. The error is checked before timing and the timed callable again after
 it, so a kernel that stops computing while it is timed fails the case.
@@ -14,12 +15,12 @@ from typing import Any
 
 from gembench.backends import backend
 from gembench.backends.base import Backend
-from gembench.engine.policy import Timing
-from gembench.engine.registry import context_spec
-from gembench.engine.subject import CaseSkipped, Subject
-from gembench.engine.timing import CpuClock, CudaClock, Interleaved
-from gembench.plan.cases import Case
+from gembench.engine.contexts.subject import CaseSkipped, Subject
+from gembench.engine.measuring.timing import CpuClock, CudaClock, Interleaved
 from gembench.results.records import Error, Outcome, TimingRecord
+from gembench.spec.cases import Case
+from gembench.spec.contexts import context_spec
+from gembench.spec.policy import Timing
 
 
 def make_clock(backends: Sequence[Backend], case: Case) -> Any:
@@ -30,7 +31,7 @@ def make_clock(backends: Sequence[Backend], case: Case) -> Any:
         return CudaClock(cold=cold)
     flush = None
     if cold:
-        from gembench.engine.cache import CpuFlush
+        from gembench.engine.measuring.cache import CpuFlush
 
         flush = CpuFlush()
     unique = list({id(b): b for b in backends}.values())

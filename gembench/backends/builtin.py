@@ -1,0 +1,15 @@
+"""The built-in backends: name -> ``module:Class``. Adding a backend is its module and one line
+here; the registry (:mod:`gembench.backends.registry`) imports each module only when asked."""
+
+from __future__ import annotations
+
+#: built-in backend name -> "module:Class" defining it (the module is imported on first use)
+BACKEND_CLASSES: dict[str, str] = {
+    "numpy": "gembench.backends.numpy_backend:NumpyBackend",
+    "torch_eager": "gembench.backends.torch_eager:EagerBackend",
+    "torch_fused": "gembench.backends.torch_fused:FusedBackend",
+    "torch_compile": "gembench.backends.torch_compile:CompileBackend",
+    "torch_compile_fused": "gembench.backends.torch_compile:CompileFusedBackend",
+    "triton": "gembench.backends.triton_backend:TritonBackend",
+    "onnxruntime": "gembench.backends.onnxruntime_backend:OrtBackend",
+}
