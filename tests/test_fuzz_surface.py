@@ -145,7 +145,7 @@ def quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("gembench.engine.running.workers.Worker", FakeWorker)
     monkeypatch.setattr("gembench.report.plots.write_plots", lambda *a, **k: ([], []))
     monkeypatch.setattr("gembench.engine.running.runner.capture", lambda path: {"fuzz": True})
-    monkeypatch.setattr("gembench.cli._write_report", lambda *a, **k: None)
+    monkeypatch.setattr("gembench.cli.run._write_report", lambda *a, **k: None)
     monkeypatch.chdir(tmp_path)
 
 

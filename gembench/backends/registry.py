@@ -77,6 +77,15 @@ def backend(name: str) -> Backend:
     return _instances[name]
 
 
+def title(name: str) -> str:
+    """How reports name backend ``name`` in a sentence (its class's ``title``, else the name);
+    a name no longer known (an old results file) is its own title."""
+    try:
+        return backend(name).title or name
+    except ValueError:
+        return name
+
+
 def backend_names() -> list[str]:
     """Names of every backend gembench knows (available here or not): built-in, from
     ``GEMBENCH_BACKENDS``, registered implementations and plugins that failed to load."""

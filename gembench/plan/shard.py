@@ -30,7 +30,6 @@ WITHIN_GROUP = frozenset({"backend", "activation", "params", "preset"})
 #: Relative cost of one call by pass (a backward reads two tensors and writes one; forward+backward
 #: does both) and by context (a block's matrix products dwarf its activation).
 PASS_WEIGHT = {"forward": 1.0, "backward": 2.0, "forward_backward": 3.0}
-CONTEXT_WEIGHT = {"elementwise": 1.0, "mlp_block": 8.0, "conv_block": 8.0}
 #: Fixed cost of a case (build, warm-up, the timing budget), in elements, and the extra cost of
 #: a backend that compiles on its first call (from a smoke run: ~0.5 s a case, ~5 s compiled).
 OVERHEAD_ELEMENTS = 1 << 20
@@ -56,8 +55,10 @@ def case_cost(case: Case) -> float:
     """Expected relative cost of one case: a fixed overhead, the traffic of its pass and
     context, and a compile if its backend compiles."""
     from gembench.backends import backend
+    from gembench.spec.contexts import context_spec
 
-    work = PASS_WEIGHT.get(case.pass_, 1.0) * CONTEXT_WEIGHT.get(case.context, 1.0) * case.numel
+    weight = context_spec(case.context).shard_weight
+    work = PASS_WEIGHT.get(case.pass_, 1.0) * weight * case.numel
     return OVERHEAD_ELEMENTS + work + (COMPILE_ELEMENTS if backend(case.backend).compiles else 0)
 
 

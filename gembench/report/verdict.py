@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from gembench.activations.catalog import transcendental_free
+from gembench.backends.registry import title as backend_title
 from gembench.report.fmt import (
     fmt_pass,
     fmt_pct,
@@ -28,17 +29,10 @@ from gembench.report.frames import all_frame, cost_frame, largest, pass_order
 from gembench.report.sections import accuracy_table
 from gembench.report.trust import MIN_RATIO, Withheld, judge
 from gembench.results import CaseRecord
+from gembench.spec import presets
 
 #: activations of the GEM family, listed first.
 GEM_FAMILY = ("gem", "e_gem", "se_gem")
-#: how the verdict names a backend in a sentence.
-BACKEND_NAMES = {"torch_compile": "torch.compile", "torch_compile_fused": "torch.compile, fused",
-                 "torch_eager": "eager PyTorch", "torch_fused": "fused autograd.Function",
-                 "numpy": "NumPy", "onnxruntime": "ONNX Runtime", "triton": "Triton"}
-#: a preset's plain name in a sentence.
-PRESET_NAMES = {"gpt2_small_mlp": "GPT-2 small MLP", "bert_small_mlp": "BERT-small MLP",
-                "llama7b_mlp": "LLaMA-7B MLP", "resnet56_stage1": "ResNet-56 stage 1",
-                "resnet56_stage2": "ResNet-56 stage 2", "resnet56_stage3": "ResNet-56 stage 3"}
 GROUP = ["machine", "device", "dtype", "cache", "pass"]
 #: cache states in the order the verdict shows them.
 CACHE_ORDER = ("hot", "cold", "mixed")
@@ -248,7 +242,7 @@ def sentences(v: Verdict) -> list[str]:
         mine = [r for r in rows if r.label == label]
         parts = []
         for i, r in enumerate(mine):
-            name = BACKEND_NAMES.get(r.backend, r.backend)
+            name = backend_title(r.backend)
             if r.withheld:
                 parts.append(f"{fmt_pass(r.pass_)} withheld ({r.withheld})")
                 continue
@@ -265,7 +259,7 @@ def sentences(v: Verdict) -> list[str]:
         for b in v.blocks:
             if b.label == label and _setting(b) == prim and not b.withheld:
                 in_blocks.setdefault(fmt_pass(b.pass_), []).append(
-                    f"{PRESET_NAMES.get(b.preset, b.preset)} {(b.ratio - 1) * 100:+.1f}%")
+                    f"{presets.TITLES.get(b.preset, b.preset)} {(b.ratio - 1) * 100:+.1f}%")
         if in_blocks:
             parts.append("in blocks, " + "; ".join(f"{p}: {', '.join(t)}"
                                                     for p, t in in_blocks.items()))
@@ -363,5 +357,5 @@ def markdown(v: Verdict) -> list[str]:
     return [*out, *(f"- {p}" for p in [*v.trust.advice(), *problems(v)]), ""]
 
 
-__all__ = ["BACKEND_NAMES", "GEM_FAMILY", "Best", "BlockRow", "Row", "Verdict", "build_verdict",
+__all__ = ["GEM_FAMILY", "Best", "BlockRow", "Row", "Verdict", "build_verdict",
            "cell", "family_key", "markdown", "problems", "sentences"]

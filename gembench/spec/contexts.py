@@ -43,6 +43,9 @@ class ContextSpec:
     rank: int | None = None
     shape_help: str = ""
     description: str = ""
+    #: a case's cost relative to the activation alone on as many elements, for balancing
+    #: ``--shard`` (a block's matrix products dwarf its activation)
+    shard_weight: float = 1.0
 
     def allows(self, pass_: str) -> bool:
         return pass_ in self.passes

@@ -37,6 +37,11 @@ CONV: dict[str, tuple[int, int, int]] = {
     "resnet56_stage2": (32, 16, 16),
     "resnet56_stage3": (64, 8, 8),
 }
+#: a preset's plain name in a sentence (the verdict's)
+TITLES = {"gpt2_small_mlp": "GPT-2 small MLP", "bert_small_mlp": "BERT-small MLP",
+          "llama7b_mlp": "LLaMA-7B MLP", "llama7b_glu": "LLaMA-7B gated MLP",
+          "small_glu": "small gated MLP", "resnet56_stage1": "ResNet-56 stage 1",
+          "resnet56_stage2": "ResNet-56 stage 2", "resnet56_stage3": "ResNet-56 stage 3"}
 TOKENS = {"cpu": 256, "cuda": 8192}
 BATCH = {"cpu": 32, "cuda": 256}
 

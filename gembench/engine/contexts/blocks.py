@@ -123,7 +123,7 @@ def register_block(name: str, shapes: BlockShapes, names: list[str], rank: int,
     return register_context(ContextSpec(
         name=name, subject=subject, passes=("forward", "forward_backward"),
         default_cache=("hot",), presets=names, resolve=presets.block_shape, rank=rank,
-        shape_help=shape_help, description=description))
+        shape_help=shape_help, description=description, shard_weight=8.0))
 
 
 register_block("mlp_block", BlockShapes("mlp", lambda s: s[:2], lambda s: (s[0], s[2])),
