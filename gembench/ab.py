@@ -12,7 +12,7 @@ that one run's rounds cannot.
 Per twin pair: the estimate is the mean over repeats of the median per-round log ratio; its
 standard error combines the run-to-run variance of a repeat's median (pooled over every pair:
 a few repeats cannot estimate it for one pair) and each repeat's within-run error
-(1.2533 × 1.4826 × MAD / √rounds); the 95% interval is estimate ± t × error. A pair is
+(:func:`gembench.stats.median_se`); the 95% interval is estimate ± t × error. A pair is
 **slower** when its one-sided p survives Benjamini–Hochberg at ``alpha`` over every pair and
 the estimate exceeds ``threshold`` (default 2%).
 """
@@ -29,10 +29,11 @@ import numpy as np
 from scipy.stats import t as student_t
 from tabulate import tabulate
 
-from gembench.decide import benjamini_hochberg, short_label
+from gembench.decide import short_label
 from gembench.plan.suite import Suite
 from gembench.results.records import CaseRecord
 from gembench.spec.cases import Case
+from gembench.stats import benjamini_hochberg, mean_of_medians, per_round, pooled_between
 
 THRESHOLD = 0.02
 ALPHA = 0.05
@@ -79,32 +80,7 @@ def _per_round(b: CaseRecord, n: CaseRecord) -> np.ndarray | None:
     if (tb is None or tn is None or not tb.samples or not tn.samples or tb.group_id is None
             or tb.group_id != tn.group_id or len(tb.samples) != len(tn.samples)):
         return None
-    return np.log(np.asarray(tn.samples) / np.asarray(tb.samples))
-
-
-def _within(s: np.ndarray) -> float:
-    """Standard error of one repeat's median per-round log ratio (robust: MAD-based)."""
-    return 1.2533 * 1.4826 * float(np.median(np.abs(s - np.median(s)))) / math.sqrt(s.size)
-
-
-def pooled_between(series: dict[str, list[np.ndarray]]) -> tuple[float, int]:
-    """Run-to-run variance of a repeat's median, pooled over every pair (``(variance, degrees
-    of freedom)``): with a few repeats each, one pair alone cannot estimate it."""
-    ss, df = 0.0, 0
-    for reps in series.values():
-        meds = np.array([np.median(s) for s in reps])
-        ss += float(np.sum((meds - meds.mean()) ** 2))
-        df += meds.size - 1
-    return (ss / df if df else 0.0), df
-
-
-def pair_stats(reps: list[np.ndarray], between: float) -> tuple[float, float]:
-    """``(estimate, standard error)`` on the log scale: the mean of the repeats' median
-    per-round log ratios, with the pooled run-to-run variance and their within-run errors."""
-    meds = np.array([np.median(s) for s in reps])
-    within = np.array([_within(s) for s in reps])
-    r = meds.size
-    return float(meds.mean()), math.sqrt(between / r + float(np.mean(within**2)) / r)
+    return np.log(per_round(tn.samples, tb.samples))
 
 
 def pairs(runs: list[list[CaseRecord]], base: str, new: str,
@@ -126,7 +102,7 @@ def pairs(runs: list[list[CaseRecord]], base: str, new: str,
     between, df = pooled_between(series)
     q = float(student_t.ppf(0.975, df)) if df else 1.96
     for cid, ss in series.items():
-        est, se = pair_stats(ss, between)
+        est, se = mean_of_medians(ss, between)
         z = est / se if se > 0 else (math.inf if est > 0 else 0.0)
         p = float(student_t.sf(z, df)) if df else 0.5 * math.erfc(z / math.sqrt(2))
         out.append(Pair(labels[cid], math.expm1(est), math.expm1(est - q * se),
@@ -183,4 +159,4 @@ def run_ab(suite: Suite, base: str, new: str, out: Path, repeats: int = 3,
     return 1 if any(r.verdict == "NEW SLOWER" for r in rows) else 0
 
 
-__all__ = ["AbError", "Pair", "pair_stats", "pairs", "print_pairs", "run_ab", "twin_cases"]
+__all__ = ["AbError", "Pair", "pairs", "print_pairs", "run_ab", "twin_cases"]

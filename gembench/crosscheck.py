@@ -30,6 +30,7 @@ import numpy as np
 
 from gembench.spec.cases import Case
 from gembench.spec.policy import Timing
+from gembench.stats import quartiles, spread
 
 BUILTIN = {"activations": ["gelu", "gem", "se_gem"], "backends": "all", "shapes": ["64K", "1M"],
            "dtypes": "float32", "passes": ["forward", "forward_backward"], "cache": "hot",
@@ -115,8 +116,7 @@ def time_one(case: Case, min_run_time: float, repeats: int = 6,
             got[key].append(how())
     out: dict[str, Any] = {k: float(np.median(v)) for k, v in got.items()}
     pairs = np.array(got["gembench_s"]) / np.array(got["torch_benchmark_s"])
-    q1, med, q3 = np.percentile(pairs, [25, 50, 75])
-    out["ratio"], out["spread"] = float(med), float((q3 - q1) / med)
+    out["ratio"], out["spread"] = quartiles(pairs)[1], spread(pairs)
     if relu is not None:
         out["x_relu"] = float(np.median(ratios["ours"]))
         out["x_relu_tub"] = float(np.median(ratios["tub"]))

@@ -24,7 +24,6 @@ a case is a **regression** when it survives that and its change exceeds the thre
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +31,7 @@ import numpy as np
 from scipy.stats import norm
 
 from gembench.results.records import CaseRecord
+from gembench.stats import benjamini_hochberg, hodges_lehmann, per_round, robust_sigma
 
 METRICS = ("anchor", "relu", "time")
 #: default relative change below which nothing is a regression
@@ -47,15 +47,6 @@ MIN_CLASS = 8
 PRIOR_SIGMA = 0.03
 #: fewest per-round values a side needs
 MIN_SAMPLES = 3
-
-
-def _per_round(num: Sequence[float] | None, den: Sequence[float] | None) -> np.ndarray | None:
-    if not num or not den:
-        return None
-    n = min(len(num), len(den))
-    a, b = np.asarray(num[:n], dtype=np.float64), np.asarray(den[:n], dtype=np.float64)
-    ok = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
-    return a[ok] / b[ok] if ok.sum() >= MIN_SAMPLES else None
 
 
 def series(rec: CaseRecord, metric: str) -> tuple[str, np.ndarray] | None:
@@ -79,47 +70,10 @@ def _series(rec: CaseRecord, metric: str) -> tuple[str, np.ndarray] | None:
         base = t.anchor if name == "anchor" else t.relu
         if base is None or base.samples is None or base.samples == t.samples:
             continue
-        got = _per_round(t.samples, base.samples)
+        got = per_round(t.samples, base.samples, positive=True, least=MIN_SAMPLES)
         if got is not None:
             return name, got
     return None
-
-
-def hodges_lehmann(base: np.ndarray, new: np.ndarray, confidence: float = 0.95
-                   ) -> tuple[float, float, float]:
-    """Hodges–Lehmann change of NEW over BASE as ``(estimate, low, high)``, each a relative
-    change (ratio − 1): the median of log(new_j) − log(base_i) over every pair, and its
-    distribution-free interval (order statistics of those differences)."""
-    x, y = np.log(_points(base)), np.log(_points(new))
-    if x.size < MIN_SAMPLES or y.size < MIN_SAMPLES:
-        return math.nan, math.nan, math.nan
-    d = np.sort(np.subtract.outer(y, x).ravel())
-    n, m = x.size, y.size
-    z = float(norm.ppf(0.5 + confidence / 2))
-    k = math.floor(n * m / 2 - z * math.sqrt(n * m * (n + m + 1) / 12))
-    k = min(max(k, 0), d.size - 1)
-    return (math.expm1(float(np.median(d))), math.expm1(float(d[k])),
-            math.expm1(float(d[d.size - 1 - k])))
-
-
-def _points(a: np.ndarray, most: int = 400) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
-    a = a[np.isfinite(a) & (a > 0)]
-    return a if a.size <= most else np.quantile(a, np.linspace(0.0, 1.0, most))
-
-
-def benjamini_hochberg(p: Sequence[float], alpha: float) -> np.ndarray:
-    """Which of ``p`` are discoveries at false-discovery rate ``alpha``."""
-    pv = np.asarray(p, dtype=np.float64)
-    m = pv.size
-    if not m:
-        return np.zeros(0, dtype=bool)
-    order = np.argsort(pv)
-    passed = pv[order] <= alpha * (np.arange(1, m + 1) / m)
-    keep = np.zeros(m, dtype=bool)
-    if passed.any():
-        keep[order[: int(np.max(np.nonzero(passed))) + 1]] = True
-    return keep
 
 
 @dataclass
@@ -137,13 +91,6 @@ class Decision:
     verdict: str = ""
 
 
-def robust_sigma(d: np.ndarray) -> float:
-    """1.4826 × the median absolute deviation, at least :data:`NOISE_FLOOR`."""
-    if d.size < 2:
-        return NOISE_FLOOR
-    return max(NOISE_FLOOR, 1.4826 * float(np.median(np.abs(d - np.median(d)))))
-
-
 def decide(pairs: dict[str, tuple[str, np.ndarray, np.ndarray]], classes: dict[str, str],
            threshold: float = THRESHOLD, alpha: float = ALPHA) -> dict[str, Decision]:
     """The rule over every case: ``pairs`` maps a case id to (metric, BASE series, NEW series),
@@ -154,12 +101,12 @@ def decide(pairs: dict[str, tuple[str, np.ndarray, np.ndarray]], classes: dict[s
     by_class: dict[str, list[float]] = {}
     for cid, v in d.items():
         by_class.setdefault(classes.get(cid, ""), []).append(v)
-    everyone = robust_sigma(np.asarray(list(d.values()))) if len(d) >= MIN_CLASS \
+    everyone = robust_sigma(np.asarray(list(d.values())), NOISE_FLOOR) if len(d) >= MIN_CLASS \
         else PRIOR_SIGMA
     out: dict[str, Decision] = {}
     for cid, (metric, _b, _n) in pairs.items():
         cls = by_class[classes.get(cid, "")]
-        sigma = robust_sigma(np.asarray(cls)) if len(cls) >= MIN_CLASS else everyone
+        sigma = robust_sigma(np.asarray(cls), NOISE_FLOOR) if len(cls) >= MIN_CLASS else everyone
         _est, lo, hi = hl[cid]
         se = (math.log1p(hi) - math.log1p(lo)) / (2 * 1.96) if math.isfinite(lo) else 0.0
         total = math.hypot(se, sigma)
@@ -280,5 +227,5 @@ def rule_text(threshold: float, alpha: float, metric: str) -> str:
             "(Benjamini-Hochberg) across the cases; interval: 95% of that total error.")
 
 
-__all__ = ["ALPHA", "METRICS", "NOISE_FLOOR", "THRESHOLD", "Decision", "benjamini_hochberg",
-           "decide", "hodges_lehmann", "robust_sigma", "rule_text", "series"]
+__all__ = ["ALPHA", "METRICS", "NOISE_FLOOR", "THRESHOLD", "Change", "Comparison", "Decision",
+           "compare_cases", "decide", "rule_text", "series", "short_label"]

@@ -224,7 +224,7 @@ def test_interval_covers_a_planted_change_and_noise_covers_zero(tmp_path):
 
 
 def test_hodges_lehmann_by_hand():
-    from gembench.decide import hodges_lehmann
+    from gembench.stats import hodges_lehmann
 
     base = np.array([1.0, 2.0, 4.0])
     new = 2 * base  # every sample doubled: every log-ratio pair median is log 2

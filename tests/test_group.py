@@ -76,7 +76,7 @@ def test_group_shares_rounds_and_baselines_and_gives_direct_ratios() -> None:
 def test_a_case_that_fails_to_build_leaves_the_rest_of_its_group(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend("tests/plugins")
-    monkeypatch.setitem(registry.MODULES, "misbehaving",
+    monkeypatch.setitem(registry.BACKEND_CLASSES, "misbehaving",
                         "misbehaving_backend:MisbehavingBackend")
     cases = [_case("torch_eager", "relu"), _case("torch_eager", "gem"),
              _case("misbehaving", "mish"), _case("misbehaving", "relu")]
@@ -89,7 +89,7 @@ def test_a_case_that_fails_to_build_leaves_the_rest_of_its_group(
 def test_a_slow_relu_baseline_is_flagged_and_never_the_best(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend("tests/plugins")
-    monkeypatch.setitem(registry.MODULES, "slow_relu", "slow_relu_backend:SlowReluBackend")
+    monkeypatch.setitem(registry.BACKEND_CLASSES, "slow_relu", "slow_relu_backend:SlowReluBackend")
     cases = [_case("slow_relu", "relu"), _case("slow_relu", "gelu"),
              _case("torch_eager", "relu"), _case("torch_eager", "gelu")]
     got, _ = _measure(cases)

@@ -54,7 +54,7 @@ def test_relu_is_its_own_baseline() -> None:
 @pytest.fixture
 def misbehaving(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.syspath_prepend("tests/plugins")
-    monkeypatch.setitem(registry.MODULES, "misbehaving",
+    monkeypatch.setitem(registry.BACKEND_CLASSES, "misbehaving",
                         "misbehaving_backend:MisbehavingBackend")
     return "misbehaving"
 
@@ -69,7 +69,7 @@ def test_inaccurate_kernel_fails_its_case(misbehaving: str) -> None:
 def test_kernel_that_stops_computing_while_timed_fails_the_recheck(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend("tests/plugins")
-    monkeypatch.setitem(registry.MODULES, "stale", "stale_backend:StaleBackend")
+    monkeypatch.setitem(registry.BACKEND_CLASSES, "stale", "stale_backend:StaleBackend")
     from stale_backend import StaleKernel
 
     StaleKernel.calls = 0
@@ -91,7 +91,7 @@ def test_unsupported_dtype_is_skipped_with_reason() -> None:
 
 def test_unrepeatable_backward_is_timed_as_difference(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend("tests/plugins")
-    monkeypatch.setitem(registry.MODULES, "once", "once_backend:OnceBackend")
+    monkeypatch.setitem(registry.BACKEND_CLASSES, "once", "once_backend:OnceBackend")
     rec = measure_one(case("once", "relu", 1 << 16, "backward"), TIMING, 0)
     assert rec.status == "ok", rec.reason
     assert "forward+backward minus forward" in rec.pass_note

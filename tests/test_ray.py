@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gembench.backends import MODULES
+from gembench.backends import BACKEND_CLASSES
 from gembench.plan.suite import parse_suite
 from gembench.results import read_records
 
@@ -74,7 +74,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     mp.setenv("RAY_USAGE_STATS_ENABLED", "0")
     mp.setenv("RAY_worker_niceness", "0")  # as the README tells cluster nodes to start
     mp.delenv("RAY_ADDRESS", raising=False)  # always a fresh local cluster, never a real one
-    mp.setitem(MODULES, "killonce", KILL_ONCE.split("=")[1])
+    mp.setitem(BACKEND_CLASSES, "killonce", KILL_ONCE.split("=")[1])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield marker

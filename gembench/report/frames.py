@@ -21,6 +21,7 @@ from gembench.results import CaseRecord
 from gembench.results.best_relu import best_relu_ratios, direct
 from gembench.results.records import RatioStats, Stats
 from gembench.spec.cases import PASSES
+from gembench.stats import outer_quartiles
 
 #: a setting: cases that share all of these are compared with each other (the fastest ReLU is
 #: looked for among them).
@@ -30,8 +31,6 @@ SETTING = ["machine", "context", "device", "dtype", "shape", "numel", "pass", "t
 SERIES = [c for c in SETTING if c not in ("shape", "numel", "pass")]
 #: setting columns shown in tables only when the report holds more than one value of them.
 OPTIONAL = ["machine", "context", "device", "threads", "allocator", "cache"]
-#: most samples of each side used for the pairwise-ratio quartiles (evenly spaced quantiles).
-_MAX_PAIR_SAMPLES = 512
 
 COLUMNS = [
     "case_id", *SETTING, "preset", "backend", "activation", "label", "status", "reason",
@@ -145,21 +144,11 @@ def best_relu(group: pd.DataFrame, records: dict[str, CaseRecord]
     return be, cands[be]
 
 
-def _quantile_points(samples: Sequence[float], n: int) -> np.ndarray:
-    a = np.asarray(samples, dtype=np.float64)
-    if a.size <= n:
-        return a
-    return np.quantile(a, np.linspace(0.0, 1.0, n))
-
-
 def pairwise_ratio_quartiles(num_s: Sequence[float], den: Sequence[float]) -> tuple[float, float]:
     """Quartiles of num[i] / den[j] over every pair: the spread of the ratio of two independent
     draws (used where the two were not timed in the same rounds)."""
-    a = _quantile_points(num_s, _MAX_PAIR_SAMPLES)
-    b = _quantile_points(den, _MAX_PAIR_SAMPLES)
-    r = np.divide.outer(a, b).ravel()
-    q1, q3 = np.percentile(r, [25, 75])
-    return float(q1), float(q3)
+    q1, _med, q3 = outer_quartiles(num_s, den, np.divide)
+    return q1, q3
 
 
 def cost_frame(cases: list[CaseRecord]) -> pd.DataFrame:

@@ -25,34 +25,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from gembench.results.records import CaseRecord, RatioStats
-
-#: above this many rounds, a factor is reduced to its quantile points (bounded work).
-MAX_POINTS = 400
+from gembench.stats import outer_quartiles, per_round
 
 
 def _per_round(rec: CaseRecord) -> np.ndarray | None:
     """Per-round case / anchor of an elementwise record (None without both sample lists)."""
     t = rec.timing
-    if t is None or t.anchor is None or not t.samples or not t.anchor.samples:
+    if t is None or t.anchor is None:
         return None
-    n = min(len(t.samples), len(t.anchor.samples))
-    return np.asarray(t.samples[:n], dtype=np.float64) / np.asarray(t.anchor.samples[:n],
-                                                                    dtype=np.float64)
-
-
-def _points(r: np.ndarray) -> np.ndarray:
-    if r.size <= MAX_POINTS:
-        return r
-    return np.quantile(r, (np.arange(MAX_POINTS) + 0.5) / MAX_POINTS)
+    return per_round(t.samples, t.anchor.samples)
 
 
 def chain(case_over_anchor: np.ndarray, anchor_over_best: np.ndarray) -> RatioStats:
     """Quartiles of the product of two independent per-round ratio samples; ``count`` is the
     number of the case's own rounds."""
-    prod = np.multiply.outer(_points(case_over_anchor), _points(anchor_over_best)).ravel()
-    q1, med, q3 = np.percentile(prod, [25, 50, 75])
-    return RatioStats(median=float(med), q1=float(q1), q3=float(q3),
-                      count=int(case_over_anchor.size))
+    q1, med, q3 = outer_quartiles(case_over_anchor, anchor_over_best, np.multiply)
+    return RatioStats(median=med, q1=q1, q3=q3, count=int(case_over_anchor.size))
 
 
 def setting(rec: CaseRecord) -> tuple[object, ...]:

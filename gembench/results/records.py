@@ -15,16 +15,12 @@ from typing import Any, Literal
 import numpy as np
 
 from gembench.results.model import REQUIRED, Record, doc
+from gembench.stats import per_round, quartiles
 
 SCHEMA_VERSION = 2
 
 Status = Literal["ok", "failed", "skipped"]
 CacheState = Literal["hot", "cold", "mixed"]
-
-
-def _quartiles(values: Any) -> tuple[float, float, float]:
-    q1, med, q3 = np.percentile(np.asarray(values, dtype=np.float64), [25, 50, 75])
-    return float(q1), float(med), float(q3)
 
 
 @dataclass(kw_only=True)
@@ -39,15 +35,13 @@ class RatioStats(Record):
     @classmethod
     def of(cls, ratios: Any) -> RatioStats:
         """Statistics of per-round ratio samples."""
-        q1, med, q3 = _quartiles(ratios)
+        q1, med, q3 = quartiles(ratios)
         return cls(median=med, q1=q1, q3=q3, count=int(np.size(ratios)))
 
     @classmethod
     def per_round(cls, num: list[float], den: list[float]) -> RatioStats:
         """Statistics of ``num[i] / den[i]`` over the rounds both were timed in."""
-        n = min(len(num), len(den))
-        return cls.of(np.asarray(num[:n], dtype=np.float64) / np.asarray(den[:n],
-                                                                         dtype=np.float64))
+        return cls.of(per_round(num, den))
 
     @classmethod
     def identity(cls, count: int) -> RatioStats:
@@ -75,7 +69,7 @@ class Stats(Record):
         """The one function that turns raw samples into statistics (``more``: subclass
         fields)."""
         a = np.asarray(samples, dtype=np.float64)
-        q1, med, q3 = _quartiles(a)
+        q1, med, q3 = quartiles(a)
         return cls(median=med, q1=q1, q3=q3, iqr=q3 - q1, min=float(a.min()),
                    mean=float(a.mean()), count=int(a.size), number=number,
                    samples=[float(s) for s in a], **more)

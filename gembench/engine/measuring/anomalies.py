@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from gembench.results.records import Outcome, Stats, TimingRecord
+from gembench.stats import quartiles
 
 #: below this ratio to a ReLU, a non-ReLU activation is implausible
 HALF = 0.5
@@ -55,7 +56,7 @@ def drifted(values: np.ndarray) -> bool:
     n = values.size
     if n < 9:
         return False
-    q1, q3 = np.percentile(values, [25, 75])
+    q1, _med, q3 = quartiles(values)
     third = n // 3
     return bool(abs(np.median(values[:third]) - np.median(values[-third:])) > q3 - q1)
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from gembench.results.records import Busy, RatioStats, Stats
 from gembench.spec.policy import Timing
+from gembench.stats import per_round, precise
 
 
 class CpuClock:
@@ -200,13 +201,8 @@ def _precise(samples: dict[str, list[float]], main: str, plan: RoundPlan,
              target: float) -> bool:
     """Whether the figure users read meets the precision target: every pair's per-round ratio
     (or, without pairs, ``main``'s own samples) has IQR/median <= ``target``."""
-    series = [np.asarray(samples[a]) / np.asarray(samples[b]) for a, b in plan.pairs] \
-        or [np.asarray(samples[main])]
-    for s in series:
-        q1, med, q3 = np.percentile(s, [25, 50, 75])
-        if not (med > 0 and (q3 - q1) / med <= target):
-            return False
-    return True
+    return precise([per_round(samples[a], samples[b]) for a, b in plan.pairs]
+                   or [samples[main]], target)
 
 
 def interleaved(fns: dict[str, Callable[[], Any]], clock: Any, timing: Timing, main: str,
