@@ -153,18 +153,14 @@ def _cases(results: Path | None, filter_expr: str | None
     else:
         from gembench.report.runs import load_typed
 
-        fields = set(Case.__dataclass_fields__)
         pairs = []
         _, run, cases = load_typed(results)  # ResultsError: one line naming the file
         _warn_other_machine(results, run.environment)
         for rec in cases:
             if rec.status != "ok" or rec.cache != "hot" or rec.timing is None:
                 continue
-            ident = {k: v for k, v in rec.to_json().items() if k in fields}
-            ident["pass_"], ident["shape"] = rec.pass_, tuple(rec.shape)
-            ident["preset"] = rec.preset or ""
             rr = rec.timing.ratio_to_relu
-            pairs.append((Case(**ident), rec.timing.median,
+            pairs.append((rec.case, rec.timing.median,
                           rr.median if rr is not None and rec.activation != "relu" else None))
     try:
         return [p for p in pairs if matches(p[0], filter_expr)]

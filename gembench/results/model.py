@@ -13,20 +13,9 @@ import typing
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, TypeVar
 
+from gembench.spec.fields import REQUIRED, doc
+
 R = TypeVar("R", bound="Record")
-
-
-#: ``doc(text, REQUIRED)``: a field without a default.
-REQUIRED: Any = dataclasses.MISSING
-
-
-def doc(text: str, default: Any = None, *, factory: Any = None,
-        key: str | None = None) -> dataclasses.Field[Any]:
-    """A documented record field (``key``: its JSON name when that is not the attribute's)."""
-    meta = {"doc": text, "key": key}
-    if factory is not None:
-        return dataclasses.field(default_factory=factory, metadata=meta)
-    return dataclasses.field(default=default, metadata=meta)  # MISSING: required
 
 
 @dataclass(kw_only=True)

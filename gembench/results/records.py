@@ -9,12 +9,16 @@ here; ``docs/results-schema.md`` is generated from these types
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
-from gembench.results.model import REQUIRED, Record, doc
+from gembench.results.model import Record
+from gembench.spec.cases import Case
+from gembench.spec.fields import REQUIRED, doc
 from gembench.stats import per_round, quartiles
 
 SCHEMA_VERSION = 2
@@ -199,28 +203,50 @@ class Busy(Record):
     source: str | None = doc("how the figures were read")
 
 
-@dataclass(kw_only=True)
-class CaseIdentity(Record):
-    """The fields that identify a case (the case_id is built from them)."""
+#: how a field of :class:`~gembench.spec.cases.Case` is typed in a results file, where that
+#: differs from the Case (JSON has no tuples; version-1 files have a ``mixed`` cache state)
+_RECORD_TYPES: dict[str, Any] = {"shape": list[int], "cache": CacheState, "preset": str | None}
+#: what an identity field holds in a record that lacks it (a damaged or hand-written record)
+_RECORD_DEFAULTS: dict[str, Any] = {"backend": "", "activation": "", "preset": None}
+#: identity fields derived from the Case's, in the record after the field named
+_DERIVED = {
+    "context": [("case_id", str, doc("`context/backend/label/dtype/device/shape/pass/tTHREADS/"
+                                     "allocator/cache`", ""))],
+    "params": [("label", str, doc("activation with its parameters, e.g. `gem(N=2)`", ""))],
+    "shape": [("numel", int, doc("elements of shape", 0))],
+}
 
-    kind: str = doc("`case`", "case")
-    case_id: str = doc("`context/backend/label/dtype/device/shape/pass/tTHREADS/allocator/"
-                       "cache`", "")
-    context: str = doc("`elementwise`, `mlp_block`, `conv_block`, ...", "elementwise")
-    backend: str = doc("backend name", "")
-    activation: str = doc("activation name", "")
-    params: dict[str, Any] = doc("activation parameters", factory=dict)
-    label: str = doc("activation with its parameters, e.g. `gem(N=2)`", "")
-    dtype: str = doc("`float32`, `float64`, `float16`, `bfloat16`", "float32")
-    device: str = doc("`cpu` or `cuda`", "cpu")
-    shape: list[int] = doc("input shape (block contexts: the block's shape)", factory=list)
-    numel: int = doc("elements of shape", 0)
-    pass_: str = doc("`forward`, `backward`, `forward_backward`", "forward", key="pass")
-    threads: int = doc("CPU threads", 1)
-    allocator: str = doc("`default` or `caching` (glibc settings at worker start)", "default")
-    cache: CacheState = doc("`hot`: the same call repeated; `cold`: caches flushed before "
-                            "every call; `mixed`: v1 files (a copy ran between samples)", "hot")
-    preset: str | None = doc("the named shape the case came from, if any")
+
+def _identity_fields() -> list[tuple[str, Any, Any]]:
+    """``kind``, then every documented field of :class:`Case` (as a record types it), with the
+    derived ones after the field they come from."""
+    hints = typing.get_type_hints(Case)
+    out: list[tuple[str, Any, Any]] = [("kind", str, doc("`case`", "case"))]
+    for f in dataclasses.fields(Case):
+        default = _RECORD_DEFAULTS.get(f.name, f.default)
+        text, key = f.metadata["doc"], f.metadata.get("key")
+        factory = list if f.name == "shape" else f.default_factory
+        field_ = (doc(text, default, key=key) if factory is dataclasses.MISSING
+                  else doc(text, factory=factory, key=key))
+        out.append((f.name, _RECORD_TYPES.get(f.name, hints[f.name]), field_))
+        out += _DERIVED.get(f.name, [])
+    return out
+
+
+def _case(self: Any) -> Case:
+    """The :class:`Case` this record measured."""
+    return Case(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Case)
+                   if f.name not in ("shape", "preset")},
+                shape=tuple(self.shape), preset=self.preset or "")
+
+
+#: The fields that identify a case: generated from :class:`~gembench.spec.cases.Case` (one
+#: definition of a case's identity, its documentation included); ``record.case`` is the Case.
+CaseIdentity = dataclasses.make_dataclass(
+    "CaseIdentity", _identity_fields(), bases=(Record,), kw_only=True,
+    namespace={"__doc__": "The fields that identify a case (generated from Case; the case_id "
+                          "is built from them).", "__module__": __name__,
+               "case": property(_case)})
 
 
 @dataclass(kw_only=True)

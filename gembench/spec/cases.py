@@ -1,13 +1,15 @@
+# ruff: noqa: RUF009  (``doc(...)`` returns a dataclasses.field carrying the field's doc)
 """A case: one measurement the runner makes (activation x backend x dtype x shape x pass ...)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, fields, replace
 from enum import Enum
 from typing import Any
 
 from gembench.activations.catalog import Activation, activation
+from gembench.spec.fields import REQUIRED, doc
 
 
 class Pass(str, Enum):
@@ -35,20 +37,23 @@ CACHE_STATES = ("hot", "cold")
 
 @dataclass(frozen=True, kw_only=True)
 class Case:
-    """Everything that identifies one measurement; plain data, sent to worker processes."""
+    """Everything that identifies one measurement; plain data, sent to worker processes. Its
+    documented fields are also the identity of a results record
+    (:class:`gembench.results.records.CaseIdentity` is generated from them)."""
 
-    backend: str
-    activation: str
-    params: dict[str, Any] = field(default_factory=dict, hash=False)
-    dtype: str = "float32"
-    device: str = "cpu"
-    shape: tuple[int, ...] = (1024,)
-    pass_: str = "forward"
-    threads: int = 1
-    allocator: str = "default"
-    context: str = "elementwise"
-    cache: str = "hot"
-    preset: str = ""  # the named shape this case came from, if any (e.g. gpt2_small_mlp)
+    context: str = doc("`elementwise`, `mlp_block`, `conv_block`, ...", "elementwise")
+    backend: str = doc("backend name", REQUIRED)
+    activation: str = doc("activation name", REQUIRED)
+    params: dict[str, Any] = doc("activation parameters", factory=dict)
+    dtype: str = doc("`float32`, `float64`, `float16`, `bfloat16`", "float32")
+    device: str = doc("`cpu` or `cuda`", "cpu")
+    shape: tuple[int, ...] = doc("input shape (block contexts: the block's shape)", (1024,))
+    pass_: str = doc("`forward`, `backward`, `forward_backward`", "forward", key="pass")
+    threads: int = doc("CPU threads", 1)
+    allocator: str = doc("`default` or `caching` (glibc settings at worker start)", "default")
+    cache: str = doc("`hot`: the same call repeated; `cold`: caches flushed before every call; "
+                     "`mixed`: v1 files (a copy ran between samples)", "hot")
+    preset: str = doc("the named shape the case came from, if any (e.g. gpt2_small_mlp)", "")
 
     @property
     def spec(self) -> Activation:
@@ -89,8 +94,8 @@ class Case:
 
     def record_fields(self) -> dict[str, Any]:
         """The identifying fields as they appear in a results record."""
-        d = self.to_dict()
-        d["pass"] = d.pop("pass_")
+        d = {f.metadata.get("key") or f.name: getattr(self, f.name) for f in fields(self)}
+        d["shape"] = list(self.shape)
         return {"case_id": self.case_id, "label": self.label, "numel": self.numel, **d}
 
     def __hash__(self) -> int:
