@@ -28,7 +28,7 @@ from neighbours import neighbours
 from scipy.stats import mannwhitneyu
 
 from gembench.compare import compare_paths
-from gembench.report.runs import load_typed
+from gembench.results import read
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = ROOT / "tests" / "plugins" / "ab_plugin.py"
@@ -60,8 +60,8 @@ def gembench(args: list[str], slowdown: float) -> None:
 
 def old_rule(base: Path, new: Path) -> set[str]:
     """The rule ``compare`` had before: raw samples, change > 10% and Mann-Whitney p < 0.01."""
-    a = {c.case_id: c for c in load_typed(base)[2] if c.status == "ok" and c.timing}
-    b = {c.case_id: c for c in load_typed(new)[2] if c.status == "ok" and c.timing}
+    a = {c.case_id: c for c in read(base).cases if c.status == "ok" and c.timing}
+    b = {c.case_id: c for c in read(new).cases if c.status == "ok" and c.timing}
     out = set()
     for cid in a.keys() & b.keys():
         xs, ys = np.asarray(a[cid].timing.samples), np.asarray(b[cid].timing.samples)
@@ -109,7 +109,7 @@ def compare_part(out: Path, repeats: int) -> list[list[str]]:
 
 def ab_part(out: Path) -> list[list[str]]:
     from gembench.ab import pairs
-    from gembench.results import load_run
+    from gembench.results import read
 
     suite = out / "ab.yaml"
     suite.write_text(AB_SUITE)
@@ -120,7 +120,7 @@ def ab_part(out: Path) -> list[list[str]]:
         with neighbours(kind):
             gembench(["ab", str(suite), "--base", "ab_gem", "--new", new, "--repeats", "3",
                       "--out", str(run)], slowdown)
-        runs = [load_run(p)[1] for p in sorted(run.glob("rep-*/results.jsonl"))]
+        runs = [read(p).cases for p in sorted(run.glob("rep-*/results.jsonl"))]
         got = pairs(runs, "ab_gem", new)
         slower = [p for p in got if p.verdict == "NEW SLOWER"]
         gem = [p for p in got if p.label.startswith("gem")]

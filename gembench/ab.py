@@ -13,8 +13,9 @@ Per twin pair: the estimate is the mean over repeats of the median per-round log
 standard error combines the run-to-run variance of a repeat's median (pooled over every pair:
 a few repeats cannot estimate it for one pair) and each repeat's within-run error
 (:func:`gembench.stats.median_se`); the 95% interval is estimate ± t × error. A pair is
-**slower** when its one-sided p survives Benjamini–Hochberg at ``alpha`` over every pair and
-the estimate exceeds ``threshold`` (default 2%).
+**slower** when its one-sided p survives Benjamini–Hochberg at ``alpha`` over every pair, the
+estimate exceeds ``threshold`` (default 2%) and the printed interval lies above no change (so
+the verdict never contradicts the interval beside it).
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def pairs(runs: list[list[CaseRecord]], base: str, new: str,
                         math.expm1(est + q * se), p, len(ss), int(sum(s.size for s in ss))))
     keep = benjamini_hochberg([p.p_slower for p in out], alpha)
     for p, k in zip(out, keep):
-        if k and p.estimate > threshold:
+        if k and p.estimate > threshold and p.low > 0:
             p.verdict = "NEW SLOWER"
         elif p.high < -threshold:
             p.verdict = "new faster"
@@ -122,9 +123,9 @@ def print_pairs(rows: list[Pair], base: str, new: str, threshold: float, alpha: 
                 file: TextIO | None = None) -> None:
     file = file or sys.stdout
     print(f"ab: NEW {new} against BASE {base}, timed side by side (per-round NEW/BASE)", file=file)
-    print(f"NEW SLOWER: estimate > {threshold:.0%} and one-sided p significant at "
-          f"false-discovery rate {alpha:g} (Benjamini-Hochberg) over the pairs; interval: "
-          "95% over the repeats and rounds\n", file=file)
+    print(f"NEW SLOWER: estimate > {threshold:.0%}, one-sided p significant at "
+          f"false-discovery rate {alpha:g} (Benjamini-Hochberg) over the pairs, and the "
+          "interval above 0; interval: 95% over the repeats and rounds\n", file=file)
     body = [[r.label[:56], f"{r.estimate:+.1%}", f"{r.low:+.1%} to {r.high:+.1%}",
              f"{r.repeats}x{r.rounds // max(r.repeats, 1)}", r.verdict]
             for r in sorted(rows, key=lambda r: -r.estimate)]
@@ -140,7 +141,7 @@ def run_ab(suite: Suite, base: str, new: str, out: Path, repeats: int = 3,
     """Run the twins ``repeats`` times, print the pairs; exit 1 when NEW is slower anywhere."""
     from gembench.backends import backend_names
     from gembench.engine.running.runner import run_suite
-    from gembench.results import load_run
+    from gembench.results import read
 
     names = backend_names()
     for what, name in (("--base", base), ("--new", new)):
@@ -153,7 +154,7 @@ def run_ab(suite: Suite, base: str, new: str, out: Path, repeats: int = 3,
     runs = []
     for i in range(1, repeats + 1):
         results = run_suite(twins, out / f"rep-{i}", progress=progress)
-        runs.append(load_run(results)[1])
+        runs.append(read(results).cases)
     rows = pairs(runs, base, new, threshold, alpha)
     print_pairs(rows, base, new, threshold, alpha, file)
     return 1 if any(r.verdict == "NEW SLOWER" for r in rows) else 0

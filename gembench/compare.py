@@ -20,8 +20,7 @@ from typing import Any, TextIO
 from tabulate import tabulate
 
 from gembench.decide import ALPHA, METRICS, THRESHOLD, Change, Comparison, compare_cases, rule_text
-from gembench.report.runs import load_typed
-from gembench.results import RunRecord
+from gembench.results import RunRecord, read
 
 #: confidence of the printed interval
 CONFIDENCE = 0.95
@@ -68,8 +67,8 @@ def environment_differences(base_run: RunRecord, new_run: RunRecord) -> list[str
 def compare_paths(base: Path | str, new: Path | str, threshold: float = THRESHOLD,
                   alpha: float = ALPHA, metric: str = "anchor") -> Comparison:
     """:func:`compare_cases` on two results files or run directories."""
-    _, base_run, base_cases = load_typed(base)
-    _, new_run, new_cases = load_typed(new)
+    _, base_run, base_cases = read(base)
+    _, new_run, new_cases = read(new)
     env = environment_differences(base_run, new_run)
     if metric == "time" and any(e.startswith(("CPU model", "GPU", "logical")) for e in env):
         raise CompareError("--metric time: the two runs come from different machines ("

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from gembench.results.loading import read
 from gembench.spec.cases import Case
 from gembench.spec.policy import Timing
 from gembench.stats import quartiles, spread
@@ -151,10 +152,8 @@ def _cases(results: Path | None, filter_expr: str | None
             (c, None, None) for c in parse_suite(BUILTIN).cases
             if not (c.context != "elementwise" or c.backend == "triton")]
     else:
-        from gembench.report.runs import load_typed
-
         pairs = []
-        _, run, cases = load_typed(results)  # ResultsError: one line naming the file
+        _, run, cases = read(results)  # ResultsError: one line naming the file
         _warn_other_machine(results, run.environment)
         for rec in cases:
             if rec.status != "ok" or rec.cache != "hot" or rec.timing is None:

@@ -165,7 +165,7 @@ def test_html_user_errors(tmp_path, capsys):
 
 def test_history_only_within_one_machine(tmp_path):
     from gembench.report.history import history
-    from gembench.report.runs import load_runs
+    from gembench.results import read_all
 
     base = _run(tmp_path / "base.jsonl", 1.0, later=False)
     later = _run(tmp_path / "later.jsonl", 3.0, later=True)
@@ -173,7 +173,7 @@ def test_history_only_within_one_machine(tmp_path):
     recs[0]["environment"]["hostname"] = "another-host"
     other = tmp_path / "other.jsonl"
     other.write_text("".join(json.dumps(r) + "\n" for r in recs))
-    assert history(load_runs([base, other])) == []  # two machines: nothing to follow
-    (machine,) = history(load_runs([later, base]))  # given out of order: oldest first
+    assert history(read_all([base, other])) == []  # two machines: nothing to follow
+    (machine,) = history(read_all([later, base]))  # given out of order: oldest first
     assert machine.runs[0].startswith("3edbe59+") and machine.name.startswith("fixture on vm")
     assert machine.cases[TARGET][1].mark == "slower" and machine.cases[TARGET][0].mark == ""

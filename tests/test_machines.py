@@ -10,8 +10,7 @@ from pathlib import Path
 from gembench.plan.suite import parse_suite
 from gembench.report.frames import cost_frame
 from gembench.report.markdown import build_report
-from gembench.report.runs import load_runs, merged_cases
-from gembench.results.loading import load_run
+from gembench.results import merged_cases, read, read_all
 from gembench.results.merge import merge
 
 DATA = Path(__file__).parent / "data" / "results-small.jsonl"
@@ -42,11 +41,11 @@ def _merged(tmp_path: Path) -> Path:
 
 def test_both_machines_are_kept_and_never_paired(tmp_path: Path) -> None:
     path = _merged(tmp_path)
-    _, cases = load_run(path)
+    cases = read(path).cases
     n = sum(1 for line in DATA.read_text().splitlines() if '"kind": "case"' in line)
     assert len(cases) == 2 * n  # nothing lost to a case id seen on two machines
     assert len({c.case_id for c in cases}) == 2 * n  # ids are qualified by machine
-    runs = load_runs([path])
+    runs = read_all([path])
     costs = cost_frame(merged_cases(runs))
     assert set(costs["machine"]) == {c.machine_key for c in cases}
     # the fastest ReLU of a case is always on its own machine: machine b is 10x slower in
@@ -64,7 +63,7 @@ def test_both_machines_are_kept_and_never_paired(tmp_path: Path) -> None:
 
 def test_report_names_the_machines(tmp_path: Path) -> None:
     path = _merged(tmp_path)
-    text = build_report(load_runs([path]), tmp_path / "r.md")
+    text = build_report(read_all([path]), tmp_path / "r.md")
     assert "### Machines" in text and "CPU Alpha" in text and "CPU Beta" in text
     assert re.search(r"\| shape +\| dtype +\| machine +\|", text)  # cost tables
     verdict = text.split("## Environment")[0]
@@ -78,11 +77,11 @@ def test_likeness_key_adds_the_table(tmp_path: Path) -> None:
     run = json.loads(lines[0])
     plain = tmp_path / "plain.jsonl"
     plain.write_text("\n".join(lines) + "\n")
-    assert "## ReLU-likeness" not in build_report(load_runs([plain]), tmp_path / "p.md")
+    assert "## ReLU-likeness" not in build_report(read_all([plain]), tmp_path / "p.md")
     run["likeness"] = True
     asked = tmp_path / "asked.jsonl"
     asked.write_text("\n".join([json.dumps(run), *lines[1:]]) + "\n")
-    text = build_report(load_runs([asked]), tmp_path / "a.md")
+    text = build_report(read_all([asked]), tmp_path / "a.md")
     section = text.split("## ReLU-likeness", 1)[1].split("\n## ", 1)[0]
     assert "| gelu |" in section and "| relu | 0 | 0 | 0 |" in section
     verdict = text.split("## ReLU-likeness", 1)[0]

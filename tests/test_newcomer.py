@@ -15,7 +15,7 @@ from gembench.engine.running.runner import matches
 from gembench.plan.builtin import BUILTIN_DIR, builtin_suites, descriptions
 from gembench.plan.suite import SuiteError, load_suite, resolve_suite
 from gembench.report.markdown import build_report, fold_tables
-from gembench.report.runs import load_runs
+from gembench.results import read_all
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,7 +134,7 @@ def test_long_tables_fold_and_short_ones_stay_open() -> None:
 
 
 def test_the_main_commands_report_answers_first_and_folds_its_long_tables(tmp_path: Path) -> None:
-    runs = load_runs([ROOT / "reports" / "samples" / "transformer_mlp-results.jsonl"])
+    runs = read_all([ROOT / "reports" / "samples" / "transformer_mlp-results.jsonl"])
     lines = build_report(runs, tmp_path / "r.md").split("\n")
     assert lines[2] == "## Verdict" and any(x.startswith("On cpu") for x in lines[:12])
     verdict_end = next(i for i, x in enumerate(lines) if x == "## Environment")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gembench.results import load_run
+from gembench.results import read
 from gembench.results.records import CaseRecord, RatioStats, RunRecord, Stats
 from gembench.results.schema_doc import DOC_PATH, ORDER, field_docs, render
 from gembench.results.store import read_records
@@ -29,7 +29,7 @@ assert len(V1_FILES) >= 4  # the committed version-1 samples are still there
 
 @pytest.mark.parametrize("path", V1_FILES, ids=lambda p: p.name)
 def test_version_1_files_load_as_typed_records(path: Path) -> None:
-    run, cases = load_run(path)
+    _, run, cases = read(path)
     assert isinstance(run, RunRecord) and run.schema == 2 and run.migrated_from == 1
     assert cases and all(isinstance(c, CaseRecord) for c in cases)
     raw = [r for r in read_records(path) if r.get("kind") == "case"]
@@ -64,7 +64,7 @@ def test_stats_from_samples_is_the_one_summary() -> None:
 
 
 def test_dict_style_reads_still_work_during_the_transition() -> None:
-    _, cases = load_run(V1_FILES[-1])
+    cases = read(V1_FILES[-1]).cases
     c = next(c for c in cases if c.status == "ok")
     assert c["timing"]["median"] == c.timing.median and c["pass"] == c.pass_
     assert c.get("block") is None and c.get("block", {}) == {}
@@ -82,11 +82,11 @@ def test_unreadable_schema_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
     path.write_text(json.dumps({"kind": "run", "schema": 99}) + "\n")
     with pytest.raises(ValueError, match="schema 99"):
-        load_run(path)
+        read(path)
 
 
 @pytest.mark.parametrize("path", [p for p in SAMPLES if _schema(p) == 2], ids=lambda p: p.name)
 def test_version_2_samples_load_as_typed_records(path: Path) -> None:
-    run, cases = load_run(path)
+    _, run, cases = read(path)
     assert isinstance(run, RunRecord) and run.schema == 2 and run.migrated_from is None
     assert cases and all(isinstance(c, CaseRecord) and c.cache in ("hot", "cold") for c in cases)

@@ -19,7 +19,7 @@ import pytest
 from conftest import RUN_OK
 
 from gembench.cli import main
-from gembench.results import SCHEMA_VERSION, RunLock, load_run, read_records, scan
+from gembench.results import SCHEMA_VERSION, RunLock, read, read_records, scan
 from gembench.spec.cases import Case
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,7 +98,7 @@ def test_group_timing_reaches_the_worker_and_the_record(tmp_path: Path, fake: An
     silu = next(k for k in sent if "/silu/" in k)
     gelu = next(k for k in sent if "/gelu/" in k)
     assert sent[silu].timeout_s == 5 and sent[gelu].timeout_s == 60
-    _, cases = load_run(Path("o/results.jsonl"))
+    cases = read(Path("o/results.jsonl")).cases
     policy = {c["case_id"]: c.get("timing_policy") for c in cases}
     assert policy[silu]["timeout_s"] == 5 and policy[gelu] is None
 
@@ -121,7 +121,7 @@ def test_ctrl_c_is_one_line_and_resume_finishes(tmp_path: Path, fake: Any,
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
     assert last.startswith("gembench: interrupted") and "--resume" in last and "o" in last
-    assert len(load_run(Path("o/results.jsonl"))[1]) == 1
+    assert len(read(Path("o/results.jsonl")).cases) == 1
     fake.interrupt_at = None
     assert main(["run", suite, "--out", "o", "--no-progress", "--resume"]) in RUN_OK
     ids = [r["case_id"] for r in read_records(Path("o/results.jsonl")) if r["kind"] == "case"]
@@ -232,7 +232,7 @@ def test_sigint_prints_how_to_resume(tmp_path: Path) -> None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     results = out / "results.jsonl"
     deadline = time.time() + 120
-    while time.time() < deadline and not (results.exists() and len(load_run(results)[1]) >= 2):
+    while time.time() < deadline and not (results.exists() and len(read(results).cases) >= 2):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
     _, err = proc.communicate(timeout=120)

@@ -16,7 +16,8 @@ import pytest
 
 from gembench.compare import compare_paths
 from gembench.report.summary import print_summary
-from gembench.results.store import SCHEMA_VERSION, ResultsError, load_results, load_run, scan
+from gembench.results import read
+from gembench.results.store import SCHEMA_VERSION, ResultsError, scan
 from gembench.results.writer import ResultsWriter, RunLock, check_resumable, repair_tail
 
 FIXTURE = Path(__file__).parent / "data" / "results-small.jsonl"
@@ -29,7 +30,7 @@ def _copy(tmp_path: Path, name: str = "r.jsonl") -> Path:
 
 
 def _ok_case() -> dict[str, Any]:
-    return next(c for c in load_run(FIXTURE)[1] if c["status"] == "ok")
+    return next(c for c in read(FIXTURE).cases if c["status"] == "ok")
 
 
 def test_torn_tail_is_cut_before_the_next_append(tmp_path: Path) -> None:
@@ -113,17 +114,17 @@ def test_malformed_record_is_skipped_by_line_number_for_every_reader(
     path = _copy(tmp_path)
     case = _ok_case()
     lines = path.read_text().splitlines()
-    n_cases = len(load_run(path)[1])
+    n_cases = len(read(path).cases)
     bad = MALFORMED[name]({**case, "case_id": "elementwise/bad/one"})
     lines.insert(1, json.dumps(bad))
     path.write_text("\n".join(lines) + "\n")
 
     problems: list[str] = []
-    _, cases = load_run(path, problems)
+    _, cases = read(path, problems=problems)
     assert len(cases) == n_cases and "elementwise/bad/one" not in {c["case_id"] for c in cases}
     assert len(problems) == 1 and problems[0].startswith("line 2: malformed case record")
     warnings: list[str] = []
-    load_results(path, warnings.append)
+    read(path, warn=warnings.append)
     assert warnings == [f"{path}: {problems[0]}"]
     # every reader runs on the clean records
     assert print_summary(path) >= 0
@@ -143,7 +144,7 @@ def test_garbage_lines_are_named(tmp_path: Path) -> None:
                   b'{"kind": "weird"}\n', b"[" * 5000 + b"\n"]
     path.write_bytes(b"".join(lines) + b'{"kind": "case", "case')
     problems: list[str] = []
-    load_run(path, problems)
+    read(path, problems=problems)
     assert [p.split(":")[0] for p in problems] == [f"line {n}" for n in (4, 5, 6, 7, 8, 9, 47)]
     assert "not a JSON record" in problems[0] and "found list" in problems[1]
     assert "not UTF-8" in problems[2] and "second run record" in problems[3]

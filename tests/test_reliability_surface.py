@@ -17,8 +17,7 @@ import pytest
 from conftest import RUN_OK
 
 from gembench.cli import main
-from gembench.results import read_records
-from gembench.results.store import load_results
+from gembench.results import read, read_records
 
 FIXTURE = Path(__file__).parent / "data" / "results-small.jsonl"
 
@@ -98,7 +97,7 @@ def test_forced_merge_keeps_each_cases_cache_state(tmp_path: Path) -> None:
     for order in ([FIXTURE, new], [new, FIXTURE]):
         out = tmp_path / f"m{len(os.listdir(tmp_path))}"
         assert main(["merge", *map(str, order), "--out", str(out), "--force"]) == 0
-        _, _, cases = load_results(out)
+        _, _, cases = read(out)
         by_cache = {c["cache"] for c in cases if c["case_id"].endswith("/hot")}
         assert by_cache == {"hot"}
         assert {c["cache"] for c in cases if not c["case_id"].endswith("/hot")} == {"mixed"}

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from gembench.results import SCHEMA_VERSION, ResultsWriter, load_run, load_tidy
+from gembench.results import SCHEMA_VERSION, ResultsWriter, read, tidy
 
 FIXTURE = Path(__file__).parent / "data" / "results-small.jsonl"
 
 
 def test_tidy_table_has_one_row_per_case_and_metric_with_units() -> None:
-    df = load_tidy(FIXTURE)
-    _, cases = load_run(FIXTURE)
+    df = tidy(read(FIXTURE).cases)
+    cases = read(FIXTURE).cases
     ok = [c for c in cases if c["status"] == "ok"]
     first = ok[0]
     rows = df[df.case_id == first["case_id"]].set_index("metric")
@@ -37,7 +37,7 @@ def test_torn_last_line_is_ignored_and_last_record_wins(tmp_path: Path) -> None:
     w.append({"kind": "case", "case_id": "a", "status": "failed", "reason": "y"})
     with path.open("a") as fh:
         fh.write('{"kind": "case", "case_id": "b", "sta')  # killed mid-write
-    run, cases = load_run(path)
+    _, run, cases = read(path)
     assert run["schema"] == SCHEMA_VERSION
     assert [(c["case_id"], c["reason"]) for c in cases] == [("a", "y")]
 
@@ -46,4 +46,4 @@ def test_other_schema_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
     path.write_text(json.dumps({"kind": "run", "schema": SCHEMA_VERSION + 1}) + "\n")
     with pytest.raises(ValueError, match="schema"):
-        load_run(path)
+        read(path)

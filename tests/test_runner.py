@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import RUN_OK
 
-from gembench.results import load_run, read_records
+from gembench.results import read, read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_ENV = {
@@ -36,7 +36,7 @@ def test_crash_hang_and_error_are_recorded_and_the_run_goes_on(tmp_path: Path) -
     res = _gembench(["run", str(suite), "--out", str(tmp_path / "out"), "--no-progress"],
                     env=PLUGIN_ENV, timeout=300)
     assert res.returncode == 1, res.stderr  # some cases failed
-    _, cases = load_run(tmp_path / "out" / "results.jsonl")
+    cases = read(tmp_path / "out" / "results.jsonl").cases
     by = {c["label"]: c for c in cases}
     assert by["gelu"]["status"] == "failed" and "died" in by["gelu"]["reason"]
     assert "out of memory" in by["gelu"]["reason"]

@@ -13,9 +13,8 @@ import pytest
 from gembench.report import verdict
 from gembench.report.frames import cost_frame
 from gembench.report.markdown import write_report
-from gembench.report.runs import load_typed
 from gembench.report.summary import print_summary
-from gembench.results import CaseRecord
+from gembench.results import CaseRecord, read
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "data" / "results-small.jsonl"
@@ -27,12 +26,12 @@ def _records() -> list[dict]:
 
 
 def _verdict(path: Path = FIXTURE) -> verdict.Verdict:
-    return verdict.build_verdict(load_typed(path)[2])
+    return verdict.build_verdict(read(path).cases)
 
 
 def test_best_implementation_against_the_fastest_relu_by_hand():
     v = _verdict()
-    cases = load_typed(FIXTURE)[2]
+    cases = read(FIXTURE).cases
     costs = cost_frame(cases)
     row = next(r for r in v.rows if r.label == "gem(N=1)" and r.pass_ == "forward")
     assert row.shape == "262144"  # the largest elementwise shape

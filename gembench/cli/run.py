@@ -38,8 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from gembench.plan.suite import SuiteError, load_suite
     from gembench.report.output import ReportOutputError
     from gembench.report.summary import print_summary
-    from gembench.results import ResultsError
-    from gembench.results.store import load_run
+    from gembench.results import ResultsError, read
 
     try:
         shard = parse_shard(args.shard) if args.shard is not None else None
@@ -55,7 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         results = run_suite(suite, out, resume=args.resume, filter_expr=args.filter,
                             progress=not args.no_progress, allocator=args.allocator,
                             profile=args.profile, shard=shard, executor=runner)
-        if shard and not load_run(results)[1]:
+        if shard and not read(results, problems=[]).cases:
             print(f"gembench: shard {shard[0]}/{shard[1]} is empty (fewer comparison groups "
                   "than shards): an empty run, nothing measured", file=sys.stderr)
     except (RunError, ResultsError, ExecutorError) as exc:

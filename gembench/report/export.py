@@ -32,8 +32,8 @@ import pandas as pd
 
 from gembench.report.fmt import fmt_ratio_spread, fmt_time
 from gembench.report.frames import cost_frame
-from gembench.report.runs import load_runs, merged_cases
 from gembench.results import CaseRecord, ResultsError, RunRecord
+from gembench.results.loading import merged_cases, read_all
 from gembench.results.paths import check_out_file, write_whole
 
 
@@ -196,7 +196,7 @@ def export(results: list[Path], fmt: str) -> Any:
     """The JSON value of ``results`` (results files or run directories) in format ``fmt``."""
     if fmt not in FORMATS:
         raise ExportError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
-    runs = load_runs(results)
+    runs = read_all(results)
     cases = merged_cases(runs)
     records = {c.case_id: c for c in cases}
     return FORMATS[fmt](cost_frame(cases), records, runs[-1][1])

@@ -13,8 +13,8 @@ import numpy as np
 
 from gembench.report.fmt import fmt_bytes, fmt_time, md_table, shape_text, summarize_values
 from gembench.report.frames import num
-from gembench.report.runs import Run
 from gembench.results import CaseRecord, RunRecord
+from gembench.results.loading import Run
 
 
 def allocator_text(run: RunRecord, cases: list[CaseRecord]) -> str:

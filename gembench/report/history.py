@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from gembench.decide import compare_cases
 from gembench.report.frames import case_row
-from gembench.report.runs import Run
 from gembench.results import CaseRecord, RunRecord
+from gembench.results.loading import Run
 
 
 @dataclass

@@ -19,10 +19,9 @@ from gembench.report import fmt, verdict
 from gembench.report.facts import run_facts
 from gembench.report.frames import all_frame, cost_frame, order
 from gembench.report.history import Machine, history
-from gembench.report.runs import Run, load_runs, merged_cases
 from gembench.report.sections import accuracy_table
 from gembench.results import CaseRecord
-from gembench.results.loading import read_notes
+from gembench.results.loading import Run, merged_cases, read_all, read_notes
 from gembench.results.paths import check_out_file, write_whole
 
 #: a cell: its text, or (text, value to sort by[, css class]).
@@ -262,7 +261,7 @@ def write_html(results: list[Path], out: Path) -> Path:
     (whole: a temporary file renamed into place)."""
     out = Path(out)
     check_out_file(out, results, "--html")  # never over a results file, before any work
-    runs = load_runs(results)
+    runs = read_all(results)
     write_whole(out, build_html(runs).encode("utf-8", "xmlcharrefreplace"), "--html")
     return out
 

@@ -23,9 +23,8 @@ from typing import Any
 
 from gembench.report import facts, sections, verdict
 from gembench.report.frames import all_frame, cost_frame
-from gembench.report.runs import Run, load_runs, merged_cases
 from gembench.results import CaseRecord, ResultsError
-from gembench.results.loading import read_notes
+from gembench.results.loading import Run, merged_cases, read_all, read_notes
 
 #: tables after the verdict with more rows than this are folded (``<details>``).
 FOLD_ROWS = 20
@@ -120,12 +119,11 @@ def fold_tables(text: str, limit: int = FOLD_ROWS) -> str:
 def write_report(results: list[Path], out: Path | None = None) -> Path:
     """Write the markdown report of ``results`` (results files or run directories) and its
     plots; return the report's path (default ``reports/<suite>-<run start>.md``)."""
-    runs = load_runs(results)
+    runs = read_all(results)
     path = Path(out) if out is not None else default_report_path(runs)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(build_report(runs, path), encoding="utf-8")
     return path
 
 
-__all__ = ["ResultsError", "build_report", "default_report_path", "load_runs",
-           "merged_cases", "write_report"]
+__all__ = ["ResultsError", "build_report", "default_report_path", "write_report"]

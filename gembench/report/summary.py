@@ -8,14 +8,14 @@ from pathlib import Path
 
 from gembench.report import terminal, verdict
 from gembench.report.trust import EXIT_BUSY
-from gembench.results import load_run
+from gembench.results import read
 
 
 def print_summary(results: Path, report: Path | None = None, wide: bool = False) -> int:
     """Print case counts and the verdict; return the exit status: 1 when a case failed,
     :data:`~gembench.report.trust.EXIT_BUSY` when a headline figure was withheld because the
     machine was busy, else 0."""
-    _, cases = load_run(results)
+    cases = read(results, problems=[]).cases
     counts = Counter(c.status for c in cases)
     print(f"\n{len(cases)} cases: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     v = verdict.build_verdict(cases)

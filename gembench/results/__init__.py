@@ -12,9 +12,9 @@ import importlib
 from typing import Any
 
 _HOME = {
-    **dict.fromkeys(["load_run", "load_tidy", "migrate_v1"], "loading"),
+    **dict.fromkeys(["Run", "merged_cases", "migrate_v1", "read", "read_all"], "loading"),
     **dict.fromkeys(["SCHEMA_VERSION", "CaseRecord", "RunRecord"], "records"),
-    **dict.fromkeys(["ID_COLUMNS", "METRICS", "ResultsError", "load_results", "read_records",
+    **dict.fromkeys(["ID_COLUMNS", "METRICS", "ResultsError", "read_records",
                      "results_path", "scan", "tidy"], "store"),
     **dict.fromkeys(["ResultsWriter", "RunLock", "check_resumable", "repair_tail"], "writer"),
 }

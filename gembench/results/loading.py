@@ -1,4 +1,5 @@
-"""Typed loading of results files, with the migration of version-1 files.
+"""Reading results files: :func:`read`, the one reader (typed records, version-1 files
+migrated), and the runs it gives (:class:`Run`).
 
 Version 1 (before the cache state was explicit) interleaved a copy of the case's size between
 samples, which left the caches partly evicted: its timings are neither hot nor cold. Migrated
@@ -8,12 +9,14 @@ cases get ``cache: "mixed"``; their case ids stay as they were (without the ``/h
 
 from __future__ import annotations
 
-from dataclasses import replace
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from gembench.results.records import SCHEMA_VERSION, CaseRecord, RunRecord
-from gembench.results.store import READABLE_SCHEMAS, scan, tidy
+from gembench.results.store import READABLE_SCHEMAS, ResultsError, results_path, scan
 
 
 def migrate_v1(rec: dict[str, Any]) -> dict[str, Any]:
@@ -27,20 +30,68 @@ def migrate_v1(rec: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-def load_run(path: Path | str, problems: list[str] | None = None
-             ) -> tuple[RunRecord | None, list[CaseRecord]]:
-    """The run record (None if the file has none) and the valid case records of a results file
-    as typed records (the last record per case wins); lines skipped by the checks of
-    :func:`gembench.results.store.scan` are appended to ``problems`` when given.
+@dataclass(frozen=True)
+class Run:
+    """One results file, read: where it is, its run record and its case records (typed; the
+    last record per case wins). Unpacks as ``path, run, cases``."""
 
-    Raises :class:`gembench.results.store.ResultsError` (a ``ValueError``) for a schema
-    version this gembench cannot read.
+    path: Path
+    run: RunRecord
+    cases: list[CaseRecord]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.path, self.run, self.cases))
+
+
+def read(path: Path | str, *, problems: list[str] | None = None,
+         warn: Callable[[str], None] | None = None) -> Run:
+    """The one reader of results files: ``path`` is a results file or a run directory.
+
+    Lines the checks skip (torn, malformed, damaged) and what the file says about itself
+    (incomplete, merged from an unknown schema) go to ``problems`` when given, else to
+    ``warn`` (default: printed to stderr, five at most, then a count). Raises
+    :class:`~gembench.results.store.ResultsError`, one line naming the file, when it is not a
+    results file this gembench can read. Version-1 files are migrated.
     """
-    s = scan(Path(path))
+    p = results_path(path)
+    try:
+        s = scan(p)
+    except OSError as exc:
+        raise ResultsError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    if not s.run:
+        raise ResultsError(f"{p}: not a gembench results file (no run record on its first "
+                           "line; expected JSON lines written by `gembench run`)")
+    run = {**s.run, "read_notes": s.notes} if s.notes else s.run
+    lines = [f"{p}: {note}" for note in s.notes] + [f"{p}: {why}" for why in s.problems]
     if problems is not None:
-        problems.extend(s.problems)
-    run, cases = typed(s.run, list(s.cases.values()))
-    return (run if s.run else None), cases
+        problems.extend(lines)
+    else:
+        shown = lines[:len(s.notes) + 5]
+        if len(lines) > len(shown):
+            shown.append(f"{p}: ... and {len(lines) - len(shown)} more lines skipped")
+        for line in shown:
+            (warn or _warn_stderr)(line)
+    return Run(p, *typed(run, list(s.cases.values())))
+
+
+def read_all(paths: Sequence[Path | str]) -> list[Run]:
+    """Each results file or run directory, read; :class:`ResultsError` when none or one bad."""
+    if not paths:
+        raise ResultsError("no results files given")
+    return [read(p) for p in paths]
+
+
+def merged_cases(runs: Sequence[Run]) -> list[CaseRecord]:
+    """Every case of ``runs``; a case id seen twice keeps its last record."""
+    cases: dict[str, CaseRecord] = {}
+    for run in runs:
+        for c in run.cases:
+            cases[c.case_id] = c
+    return list(cases.values())
+
+
+def _warn_stderr(line: str) -> None:
+    print(f"gembench: warning: {line}", file=sys.stderr)
 
 
 def typed(run: dict[str, Any], cases: list[dict[str, Any]]
@@ -66,11 +117,5 @@ def read_notes(runs: list[tuple[Path, RunRecord, list[CaseRecord]]]) -> list[str
     return [f"{path}: {note}" for path, run, _ in runs for note in run.read_notes or []]
 
 
-def load_tidy(path: Path | str) -> Any:
-    """The long pandas table (:func:`gembench.results.store.tidy`) of a results file of any
-    readable version."""
-    return tidy([c.to_json() for c in load_run(path)[1]])
-
-
-__all__ = ["READABLE_SCHEMAS", "load_run", "load_tidy", "migrate_v1", "qualify_machines",
-           "read_notes", "typed"]
+__all__ = ["READABLE_SCHEMAS", "Run", "merged_cases", "migrate_v1", "qualify_machines", "read",
+           "read_all", "read_notes", "typed"]

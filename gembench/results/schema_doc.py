@@ -31,10 +31,10 @@ A run writes `results.jsonl` in its output directory: one JSON object per line, 
 flushed (fsync) as soon as it is known. A line torn by a kill is ignored by the loader (and cut
 off by `--resume` before it appends); a case record without the fields readers need is skipped
 with a warning naming its line (README, "Reliability"); the last valid record of a `case_id`
-wins. `gembench.results.load_run(path)` returns typed records
-`(RunRecord, [CaseRecord, ...])` (version-1 files are migrated: their cases get
+wins. `gembench.results.read(path)`, the one reader, returns a `Run` (`path, run, cases`:
+the typed `RunRecord` and `[CaseRecord, ...]`; version-1 files are migrated: their cases get
 `cache: "mixed"`, because version 1 ran a copy between samples, which left the caches neither
-hot nor cold); `gembench.results.load_tidy(path)` a long pandas table.
+hot nor cold); `gembench.results.tidy(run.cases)` makes a long pandas table.
 
 A complete file ends with an end mark, `{{"kind": "end", "records": N}}`, N the number of
 records before it: `run` writes it when every case of the run is recorded, `merge` with the

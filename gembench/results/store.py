@@ -1,18 +1,19 @@
-"""The result schema: a JSON-lines file per run, and a loader into a tidy pandas table.
+"""The results file: JSON lines checked record by record (:func:`scan`), and the tidy table.
 
 Line 1 is the run record (``"kind": "run"``): schema version, suite, settings, environment.
 Every further line is one case (``"kind": "case"``), appended and synced as soon as the case
 finishes, so an interrupted run loses nothing and ``--resume`` skips what is there.
 The fields are documented in ``docs/results-schema.md``.
 
-The loader skips malformed records with their line number, so every reader (report, compare,
-summary) gets clean records; :mod:`gembench.results.writer` appends, repairs and locks.
+:func:`scan` skips malformed records with their line number, so the reader
+(:func:`gembench.results.loading.read`) hands clean records to every command;
+:mod:`gembench.results.writer` appends, repairs and locks.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -265,16 +266,6 @@ def _check_run(path: Path, lineno: int, rec: dict[str, Any]) -> None:
         raise ResultsError(f"{path}: line {lineno}: malformed run record ({why})")
 
 
-def load_run(path: Path, problems: list[str] | None = None
-             ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The run record and valid case records of a results file (the last record per case
-    wins); lines skipped are appended to ``problems`` when given."""
-    s = scan(path)
-    if problems is not None:
-        problems.extend(s.problems)
-    return s.run, list(s.cases.values())
-
-
 def results_path(path: Path | str) -> Path:
     """The results file for ``path``: the file itself, or ``results.jsonl`` in a run directory."""
     p = Path(path)
@@ -290,39 +281,6 @@ def results_path(path: Path | str) -> Path:
     return p
 
 
-def load_results(path: Path | str, warn: Callable[[str], None] | None = None
-                 ) -> tuple[Path, dict[str, Any], list[dict[str, Any]]]:
-    """``(file, run record, case records)`` of a results file or run directory.
-
-    Skipped lines are passed to ``warn`` one by one (default: printed to stderr; five at most,
-    then a count).
-    Raises :class:`ResultsError` with a one-line message when it is not a results file.
-    """
-    p = results_path(path)
-    try:
-        s = scan(p)
-    except OSError as exc:
-        raise ResultsError(f"{p}: cannot read: {exc.strerror or exc}") from None
-    if not s.run:
-        raise ResultsError(f"{p}: not a gembench results file (no run record on its first "
-                           "line; expected JSON lines written by `gembench run`)")
-    run, cases, problems = s.run, list(s.cases.values()), s.problems
-    if s.notes:
-        run = {**run, "read_notes": s.notes}
-    lines = [f"{p}: {note}" for note in s.notes] + [f"{p}: {why}" for why in problems[:5]]
-    if len(problems) > 5:
-        lines.append(f"{p}: ... and {len(problems) - 5} more lines skipped")
-    for line in lines:
-        (warn or _warn_stderr)(line)
-    return p, run, cases
-
-
-def _warn_stderr(line: str) -> None:
-    import sys
-
-    print(f"gembench: warning: {line}", file=sys.stderr)
-
-
 # ---------------------------------------------------------------------------- tidy table
 
 
@@ -334,15 +292,16 @@ def _get(rec: dict[str, Any], path: tuple[str, ...]) -> Any:
     return rec
 
 
-def tidy(cases: list[dict[str, Any]]) -> Any:
-    """A long pandas table: one row per case and metric, with ``metric``, ``value``, ``unit``.
+def tidy(cases: Sequence[Any]) -> Any:
+    """A long pandas table of case records (typed or JSON): one row per case and metric, with
+    ``metric``, ``value``, ``unit``.
 
     Cases that did not run (failed, skipped) keep one row with metric ``status``.
     """
     import pandas as pd
 
     rows = []
-    for rec in cases:
+    for rec in (c if isinstance(c, dict) else c.to_json() for c in cases):
         ids = {k: rec.get(k) for k in ID_COLUMNS}
         ids["shape"] = "x".join(str(s) for s in rec.get("shape") or [])
         ids["params"] = json.dumps(rec.get("params", {}), sort_keys=True)
@@ -357,8 +316,3 @@ def tidy(cases: list[dict[str, Any]]) -> Any:
             rows.append({**ids, "metric": "status", "value": float("nan"), "unit": ""})
     columns = [*ID_COLUMNS, "params", "metric", "value", "unit"]
     return pd.DataFrame(rows, columns=columns)
-
-
-def load_tidy(path: Path) -> Any:
-    """Shortcut: the tidy table of a results file."""
-    return tidy(load_run(path)[1])

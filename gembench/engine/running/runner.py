@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from gembench.engine.measuring.environment import allocator_environment, capture
 from gembench.plan.suite import Suite
-from gembench.results.store import RESULTS_NAME, SCHEMA_VERSION, load_run
+from gembench.results.store import RESULTS_NAME, SCHEMA_VERSION, scan
 from gembench.results.writer import ResultsWriter, RunLock, check_resumable, mark_complete
 from gembench.spec.cases import Case
 from gembench.spec.policy import Timing
@@ -57,7 +57,7 @@ def matches(case: Case, expr: str | None) -> bool:
 
 def finished_cases(path: Path) -> set[str]:
     """Case ids with a valid record in a results file (malformed records do not count)."""
-    return {c["case_id"] for c in load_run(path)[1]}
+    return set(scan(path).cases)
 
 
 def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr: str | None = None,
