@@ -30,7 +30,7 @@ def _copy(tmp_path: Path, name: str = "r.jsonl") -> Path:
 
 
 def _ok_case() -> dict[str, Any]:
-    return next(c for c in read(FIXTURE).cases if c["status"] == "ok")
+    return next(c.to_json() for c in read(FIXTURE).cases if c.status == "ok")
 
 
 def test_torn_tail_is_cut_before_the_next_append(tmp_path: Path) -> None:
@@ -120,7 +120,7 @@ def test_malformed_record_is_skipped_by_line_number_for_every_reader(
     path.write_text("\n".join(lines) + "\n")
 
     problems: list[str] = []
-    _, cases = read(path, problems=problems)
+    cases = read(path, problems=problems).cases
     assert len(cases) == n_cases and "elementwise/bad/one" not in {c["case_id"] for c in cases}
     assert len(problems) == 1 and problems[0].startswith("line 2: malformed case record")
     warnings: list[str] = []

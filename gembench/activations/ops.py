@@ -156,7 +156,8 @@ class TorchOps:
         return self.torch.relu(a)
 
     def step(self, a: Any) -> Any:
-        # sign(relu(a)): a comparison with a cast costs 3x more on this CPU build (bool output)
+        # sign(relu(a)), not a comparison cast to float (docs/activations.md: its bool output
+        # costs more)
         return self.torch.sign(self.torch.relu(a))
 
     def recip(self, a: Any) -> Any:

@@ -63,13 +63,13 @@ def history(runs: list[Run]) -> list[Machine]:
     run twice on one machine."""
     groups: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
-        groups.setdefault((machine_of(run[1]), str(run[1].suite)), []).append(run)
+        groups.setdefault((machine_of(run.run), str(run.run.suite)), []).append(run)
     out = []
     for (machine, suite), rs in groups.items():
         if len(rs) < 2:
             continue
-        rs = sorted(rs, key=lambda r: str(r[1].started or ""))
-        m = Machine(f"{suite} on {machine}", [run_label(r[1]) for r in rs])
+        rs = sorted(rs, key=lambda r: str(r.run.started or ""))
+        m = Machine(f"{suite} on {machine}", [run_label(r.run) for r in rs])
         for i, (_, _, cases) in enumerate(rs):
             marks: dict[str, str] = {}
             if i:

@@ -11,21 +11,26 @@ from __future__ import annotations
 import html
 import math
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from gembench.report import fmt, verdict
 from gembench.report.facts import run_facts
-from gembench.report.frames import all_frame, cost_frame, order
+from gembench.report.frames import all_frame, cost_frame
 from gembench.report.history import Machine, history
-from gembench.report.sections import accuracy_table
+from gembench.report.tables import (
+    accuracy_frame,
+    accuracy_table,
+    block_rows,
+    block_table,
+    cost_table,
+    html_table,
+)
 from gembench.results import CaseRecord
 from gembench.results.loading import Run, merged_cases, read_all, read_notes
 from gembench.results.paths import check_out_file, write_whole
 
 #: a cell: its text, or (text, value to sort by[, css class]).
-Cell = str | tuple[str, float] | tuple[str, float, str]
 
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em auto;max-width:1400px;padding:0 1em;
@@ -76,35 +81,6 @@ SCRIPT = """
 """
 
 
-def _num(x: Any) -> float:
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def table(table_id: str, headers: Sequence[str], rows: Sequence[Sequence[Cell]],
-          row_classes: Sequence[str] | None = None) -> str:
-    """A sortable table; numeric cells carry their value in ``data-v``."""
-    head = "".join(f"<th scope=col>{html.escape(h)}</th>" for h in headers)
-    body = []
-    for i, row in enumerate(rows):
-        cells = []
-        for cell in row:
-            text, value, cls = (*cell, "")[:3] if isinstance(cell, tuple) else (cell, math.nan,
-                                                                                 "")
-            value = _num(value)
-            num = math.isfinite(value)
-            classes = " ".join(c for c in ("num" if num else "", cls) if c)
-            attrs = (f' class="{classes}"' if classes else "") + (
-                f' data-v="{value:.12g}"' if num else "")
-            cells.append(f"<td{attrs}>{html.escape(str(text))}</td>")
-        cls = row_classes[i] if row_classes and row_classes[i] else ""
-        body.append(f"<tr{f' class={cls}' if cls else ''}>{''.join(cells)}</tr>")
-    return (f'<table class=sortable id="{html.escape(table_id)}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table>")
-
-
 def _verdict(v: verdict.Verdict) -> list[str]:
     out = ["<h2 id=verdict-heading>Verdict</h2>"]
     if v.empty:
@@ -119,14 +95,14 @@ def _verdict(v: verdict.Verdict) -> list[str]:
         out += [f"<p class=note>Each activation's best implementation against the fastest ReLU "
                 f"on the device (interval: {html.escape(v.interval)}); highlighted rows were "
                 "measured on a busy machine.</p>",
-                table("verdict", ["device", "dtype", "cache", "pass", "shape", "activation",
+                html_table("verdict", ["device", "dtype", "cache", "pass", "shape", "activation",
                                   "best implementation", "× fastest ReLU", "of copy BW",
                                   "saved for backward (× input)", "accuracy"], rows,
                       ["busy" if r.busy else "" for r in v.rows])]
     if v.blocks:
         rows = [[b.preset, b.device, b.dtype, b.cache, fmt.fmt_pass(b.pass_), b.label, b.backend,
                  (verdict.cell(b), b.ratio), (fmt.fmt_pct(b.share), b.share)] for b in v.blocks]
-        out.append(table("verdict-blocks", ["preset", "device", "dtype", "cache", "pass",
+        out.append(html_table("verdict-blocks", ["preset", "device", "dtype", "cache", "pass",
                                             "activation", "best implementation",
                                             "× fastest ReLU block", "activation share"], rows,
                          ["busy" if b.busy else "" for b in v.blocks]))
@@ -145,7 +121,7 @@ def _history(machines: list[Machine]) -> list[str]:
     for k, m in enumerate(machines):
         rows = []
         for cid, points in sorted(m.cases.items()):
-            row: list[Cell] = [cid]
+            row: list[Any] = [cid]
             for p in points:
                 if p is None:
                     row.append("–")
@@ -154,63 +130,35 @@ def _history(machines: list[Machine]) -> list[str]:
                 row.append((fmt.fmt_ratio_spread(p.ratio, p.low, p.high) + arrow, p.ratio, p.mark))
             rows.append(row)
         out += [f"<h3>{html.escape(m.name)}</h3>",
-                table(f"history-{k}", ["case", *m.runs], rows)]
+                html_table(f"history-{k}", ["case", *m.runs], rows)]
     return out
 
 
 def _costs(costs: Any) -> list[str]:
     if costs.empty:
         return ["<h2>Cost relative to ReLU</h2><p>No case ran successfully.</p>"]
-    rows, classes = [], []
-    for _, r in order(costs).iterrows():
-        rows.append([r["context"], r["device"], r["dtype"], r["cache"], r["shape"],
-                     fmt.fmt_pass(r["pass"]), r["label"], r["backend"],
-                     (fmt.fmt_ratio_spread(r["ratio"], r["ratio_q1"], r["ratio_q3"]), r["ratio"]),
-                     (fmt.fmt_ratio_spread(r["cross"], r["cross_q1"], r["cross_q3"]), r["cross"]),
-                     str(r["best_backend"] or "–"),
-                     (fmt.fmt_time(r["median"], r["iqr"]), r["median"]),
-                     (fmt.fmt_pct(r["bandwidth_fraction"]), _num(r["bandwidth_fraction"]))])
-        classes.append("busy" if r["busy"] else "")
-    return ["<h2>Cost relative to ReLU</h2>", table("costs", [
-        "context", "device", "dtype", "cache", "shape", "pass", "activation", "backend",
-        "× ReLU, same backend (q1–q3)", "× fastest ReLU (q1–q3)", "fastest ReLU",
-        "median (IQR)", "of copy BW"], rows, classes)]
+    setting = ["context", "device", "dtype", "cache", "shape", "pass"]
+    return ["<h2>Cost relative to ReLU</h2>", cost_table(costs, setting).html("costs")]
 
 
-def _blocks(costs: Any) -> list[str]:
-    blocks = costs[costs["block_median"].map(lambda v: math.isfinite(_num(v)))] if len(
-        costs) else costs
+def _blocks(costs: Any, cases: dict[str, CaseRecord]) -> list[str]:
+    blocks = block_rows(costs)
     if blocks.empty:
         return []
-    rows = [[r["preset"] or r["context"], r["dtype"], fmt.fmt_pass(r["pass"]), r["label"],
-             r["backend"], (fmt.fmt_time(r["median"], r["iqr"]), r["median"]),
-             (fmt.fmt_ratio_spread(r["ratio"], r["ratio_q1"], r["ratio_q3"]), r["ratio"]),
-             (fmt.fmt_ratio(r["cross"]), r["cross"]),
-             (fmt.fmt_share(r["share"], r["share_q1"], r["share_q3"]), r["share"])]
-            for _, r in order(blocks).iterrows()]
-    return ["<h2>Blocks</h2>", table("blocks", [
-        "preset", "dtype", "pass", "activation", "backend", "block median (IQR)",
-        "× block with ReLU (q1–q3)", "× fastest ReLU block", "activation share (q1–q3)"], rows)]
+    return ["<h2>Blocks</h2>", block_table(blocks, cases).html("blocks")]
 
 
 def _accuracy_and_problems(frame: Any) -> list[str]:
-    acc = accuracy_table(frame)
+    acc = accuracy_frame(frame)
     out = []
     if not acc.empty:
-        rows = [[r["device"], r["dtype"], r["label"], r["backend"],
-                 (fmt.fmt_eps(r["forward_eps"]), r["forward_eps"]),
-                 (fmt.fmt_eps(r["backward_eps"]), r["backward_eps"]),
-                 f"{r['forward_tol']:g} / {r['backward_tol']:g}", "OVER" if r["over"] else "ok"]
-                for _, r in acc.iterrows()]
-        out += ["<h2>Accuracy</h2>", table("accuracy", [
-            "device", "dtype", "activation", "backend", "max forward error (eps)",
-            "max backward error (eps)", "tolerance fwd / bwd (eps)", "verdict"], rows)]
+        out += ["<h2>Accuracy</h2>", accuracy_table(acc).html("accuracy")]
     bad = frame[frame["status"].isin(["failed", "skipped"])]
     if len(bad):
         rows = [[r["status"], r["case_id"], str(r["reason"] or "(no reason recorded)")]
                 for _, r in bad.sort_values(["status", "case_id"]).iterrows()]
         out += ["<h2>Failed and skipped cases</h2>",
-                table("problems", ["status", "case", "reason"], rows)]
+                html_table("problems", ["status", "case", "reason"], rows)]
     return out
 
 
@@ -233,21 +181,22 @@ def _plots(costs: Any, cases: list[CaseRecord]) -> list[str]:
 def _environment(runs: list[Run]) -> list[str]:
     facts = [run_facts(*r) for r in runs]
     rows = [[k, *(f[k] for f in facts)] for k in facts[0]]
-    return ["<h2>Environment</h2>", table("environment", [
+    return ["<h2>Environment</h2>", html_table("environment", [
         "", *(f"run {i + 1}" for i in range(len(runs)))], rows)]
 
 
 def build_html(runs: list[Run]) -> str:
     """The page of ``runs`` (the latest record of each case in the tables; every run in the
     history)."""
-    runs = sorted(runs, key=lambda r: str(r[1].started or ""))
+    runs = sorted(runs, key=lambda r: str(r.run.started or ""))
     cases = merged_cases(runs)
     costs = cost_frame(cases)
     names = ", ".join(dict.fromkeys(str(r.suite or "?") for _, r, _ in runs))
     body = [f"<h1>gembench report: {html.escape(names)}</h1>",
             *(f"<p class=warn role=alert>Warning: {html.escape(n)}</p>" for n in read_notes(runs)),
             *_verdict(verdict.build_verdict(cases, costs)), *_history(history(runs)),
-            *_costs(costs), *_blocks(costs), *_accuracy_and_problems(all_frame(cases)),
+            *_costs(costs), *_blocks(costs, {c.case_id: c for c in cases}),
+            *_accuracy_and_problems(all_frame(cases)),
             *_plots(costs, cases), *_environment(runs)]
     return ("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
             "<link rel=icon href=\"data:,\">"
@@ -266,4 +215,4 @@ def write_html(results: list[Path], out: Path) -> Path:
     return out
 
 
-__all__ = ["build_html", "table", "write_html"]
+__all__ = ["build_html", "write_html"]

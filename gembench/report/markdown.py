@@ -47,7 +47,7 @@ def default_report_path(runs: list[Run], suffix: str = ".md") -> Path:
     names = list(dict.fromkeys(str(run.suite or "run") for _, run, _ in runs))
     safe = "".join(ch if ch.isalnum() or ch in "-_+." else "_" for ch in "+".join(names))
     folder = Path(os.environ.get(REPORT_DIR_ENV) or "reports")
-    return folder / f"{safe}-{_stamp(runs[0][1].started)}{suffix}"
+    return folder / f"{safe}-{_stamp(runs[0].run.started)}{suffix}"
 
 
 def _plot_lines(costs: Any, cases: list[CaseRecord], out: Path) -> list[str]:

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from gembench.report.fmt import (
     fmt_bytes,
-    fmt_eps,
     fmt_pass,
-    fmt_pct,
-    fmt_ratio,
-    fmt_ratio_spread,
-    fmt_share,
-    fmt_time,
     md_table,
 )
-from gembench.report.frames import largest, order, pass_order, varying
+from gembench.report.frames import largest, pass_order, varying
+from gembench.report.tables import (
+    accuracy_frame,
+    accuracy_table,
+    block_rows,
+    block_table,
+    cost_table,
+)
 from gembench.results import CaseRecord
 from gembench.results.records import Memory
 
@@ -51,61 +51,30 @@ HOW_TO_READ = [
 ]
 
 
-def _busy(r: Any) -> str:
-    return " (busy)" if bool(r["busy"]) else ""
-
-
 def cost_section(df: pd.DataFrame) -> list[str]:
     """One table per pass of every elementwise and block case against ReLU."""
     if df.empty:
         return ["## Cost relative to ReLU", "", "No case ran successfully: nothing to compare.", ""]
     out: list[str] = []
-    extra = varying(df)
+    setting = ["shape", "dtype", *varying(df)]
     for p in pass_order(df["pass"]):
-        sub = order(df[df["pass"] == p])
-        headers = ["shape", "dtype", *extra, "activation", "backend",
-                   "× ReLU, same backend (q1–q3)", "× fastest ReLU (q1–q3)", "fastest ReLU",
-                   "median (IQR)", "of copy BW"]
-        rows = [[r["shape"], r["dtype"], *(r[c] for c in extra), r["label"] + _busy(r),
-                 r["backend"], fmt_ratio_spread(r["ratio"], r["ratio_q1"], r["ratio_q3"]),
-                 fmt_ratio_spread(r["cross"], r["cross_q1"], r["cross_q3"]),
-                 f"{r['best_backend']} {fmt_time(r['best_median'])}" if r["best_backend"]
-                 else "–", fmt_time(r["median"], r["iqr"]), fmt_pct(r["bandwidth_fraction"])]
-                for _, r in sub.iterrows()]
-        out += [f"## Cost relative to ReLU: {fmt_pass(p)}", "", md_table(rows, headers), "",
+        table = cost_table(df[df["pass"] == p], setting)
+        out += [f"## Cost relative to ReLU: {fmt_pass(p)}", "", table.markdown(), "",
                 WHY_TWO_RATIOS, ""]
     return out
 
 
 def block_section(df: pd.DataFrame, cases: dict[str, CaseRecord]) -> list[str]:
     """Block contexts (MLP, conv block): how much of the block the activation costs."""
-    blocks = df[np.isfinite(df["block_median"].astype(float))] if len(df) else df
+    blocks = block_rows(df)
     if blocks.empty:
         return []
-    rows = []
-    for _, r in blocks.sort_values(
-            ["context", "device", "dtype", "numel", "pass", "label", "backend"],
-            key=lambda s: s.map(lambda v: (v != "relu", v)) if s.name == "label" else s,
-            kind="stable").iterrows():
-        mem = cases[r["case_id"]].memory or Memory()
-        rows.append([
-            r["context"], r["shape"], r["dtype"], fmt_pass(r["pass"]), r["label"] + _busy(r),
-            r["backend"], fmt_time(r["median"], r["iqr"]),
-            fmt_ratio_spread(r["ratio"], r["ratio_q1"], r["ratio_q3"]),
-            f"{fmt_ratio(r['cross'])} ({r['best_backend']})" if r["best_backend"] else "–",
-            fmt_time(r["activation_median"]), fmt_share(r["share"], r["share_q1"], r["share_q3"]),
-            *(fmt_ratio(x) + "×" if x is not None else "–"
-              for x in (mem.saved_vs_relu_block, mem.peak_vs_relu_block)),
-        ])
-    headers = ["context", "shape", "dtype", "pass", "activation", "backend",
-               "block median (IQR)", "× block with ReLU (q1–q3)", "× fastest ReLU block (of)",
-               "activation alone", "activation share (q1–q3)", "saved vs ReLU block",
-               "peak vs ReLU block"]
     return ["## Block contexts", "", "The whole block with this activation, timed interleaved "
             "with the same block (same weights) using the backend's ReLU, and against the "
             "fastest ReLU block of any backend (the same rule as the cost tables); the "
             "activation alone at the shape it sees inside the block; its share is the median "
-            "of per-round ratios activation/block.", "", md_table(rows, headers), ""]
+            "of per-round ratios activation/block.", "", block_table(blocks, cases).markdown(),
+            ""]
 
 
 def memory_section(df: pd.DataFrame, cases: dict[str, CaseRecord]) -> list[str]:
@@ -146,46 +115,17 @@ def memory_section(df: pd.DataFrame, cases: dict[str, CaseRecord]) -> list[str]:
             "", md_table(rows, headers), ""]
 
 
-def accuracy_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Largest forward and backward error per device, dtype, activation and backend, with the
-    tolerances and whether either is over (cases that ran or failed)."""
-    df = frame[frame["status"].isin(["ok", "failed"])]
-    df = df[np.isfinite(df["forward_eps"].astype(float))
-            | np.isfinite(df["backward_eps"].astype(float))]
-    cols = ["device", "dtype", "activation", "label", "backend"]
-    if df.empty:
-        return pd.DataFrame(columns=[*cols, "forward_eps", "backward_eps", "forward_tol",
-                                     "backward_tol", "over"])
-    acc = df.groupby(cols, dropna=False).agg(
-        forward_eps=("forward_eps", "max"), backward_eps=("backward_eps", "max"),
-        forward_tol=("forward_tol", "last"), backward_tol=("backward_tol", "last")).reset_index()
-    acc["over"] = (acc["forward_eps"] > acc["forward_tol"]) | (
-        acc["backward_eps"] > acc["backward_tol"])
-    return acc
-
-
 def accuracy_section(frame: pd.DataFrame) -> list[str]:
     """The largest error per activation and backend against its tolerance."""
     head = ["## Accuracy", ""]
-    acc = accuracy_table(frame)
+    acc = accuracy_frame(frame)
     if acc.empty:
         return [*head, "No error figures recorded.", ""]
-    many = acc["device"].nunique() > 1
-    acc = acc.sort_values(["device", "dtype", "label", "backend"],
-                          key=lambda s: s.map(lambda v: (v != "relu", v)) if s.name == "label"
-                          else s, kind="stable")
-    rows = [[r["dtype"], *([r["device"]] if many else []), r["label"], r["backend"],
-             fmt_eps(r["forward_eps"]), fmt_eps(r["backward_eps"]),
-             f"{r['forward_tol']:g} / {r['backward_tol']:g}", "OVER" if r["over"] else "ok"]
-            for _, r in acc.iterrows()]
-    headers = ["dtype", *(["device"] if many else []), "activation", "backend",
-               "max forward error (eps)", "max backward error (eps)",
-               "tolerance fwd / bwd (eps)", "verdict"]
     return [*head, "Largest error over every shape and pass, in units of the dtype's epsilon, "
-            "relative to the float64 reference.", "", md_table(rows, headers), ""]
+            "relative to the float64 reference.", "", accuracy_table(acc).markdown(), ""]
 
 
-__all__ = ["HOW_TO_READ", "WHY_TWO_RATIOS", "accuracy_section", "accuracy_table",
+__all__ = ["HOW_TO_READ", "WHY_TWO_RATIOS", "accuracy_section",
            "block_section", "cost_section", "memory_section"]
 
 

@@ -26,10 +26,10 @@ from gembench.report.fmt import (
     md_table,
 )
 from gembench.report.frames import all_frame, cost_frame, largest, pass_order
-from gembench.report.sections import accuracy_table
+from gembench.report.tables import accuracy_frame
 from gembench.report.trust import MIN_RATIO, Withheld, judge
 from gembench.results import CaseRecord
-from gembench.spec import presets
+from gembench.spec.contexts import context_spec
 
 #: activations of the GEM family, listed first.
 GEM_FAMILY = ("gem", "e_gem", "se_gem")
@@ -85,6 +85,7 @@ class Row(Best):
 class BlockRow(Best):
     """Inside a block preset: the activation's share of the block."""
 
+    context: str
     preset: str
     share: float
 
@@ -161,7 +162,7 @@ def build_verdict(cases: list[CaseRecord], costs: pd.DataFrame | None = None) ->
     """The verdict of a run's case records (``costs``: their :func:`cost_frame`, if built)."""
     costs = cost_frame(cases) if costs is None else costs
     frame = all_frame(cases)
-    acc = accuracy_table(frame)
+    acc = accuracy_frame(frame)
     out = Verdict()
     out.failed = sorted(frame.loc[frame["status"] == "failed", "case_id"])
     busy = frame[frame["busy"].astype(bool)].sort_values("case_id")
@@ -200,7 +201,8 @@ def build_verdict(cases: list[CaseRecord], costs: pd.DataFrame | None = None) ->
     blocks = costs[(costs["context"] != "elementwise") & costs["preset"].notna()]
     for _, sub in (blocks.groupby(["preset", *GROUP], sort=False) if len(blocks) else ()):
         for _, r in _best_per_label(sub).iterrows():
-            out.blocks.append(BlockRow(**Best.fields_of(r), preset=str(r["preset"]),
+            out.blocks.append(BlockRow(**Best.fields_of(r), context=str(r["context"]),
+                                       preset=str(r["preset"]),
                                        share=float(r["share"])))
     passes = pass_order([*(w.pass_ for w in out.rows), *(b.pass_ for b in out.blocks)])
     out.rows.sort(key=lambda w: (w.machine, w.device, w.dtype != "float32", w.dtype,
@@ -259,7 +261,7 @@ def sentences(v: Verdict) -> list[str]:
         for b in v.blocks:
             if b.label == label and _setting(b) == prim and not b.withheld:
                 in_blocks.setdefault(fmt_pass(b.pass_), []).append(
-                    f"{presets.TITLES.get(b.preset, b.preset)} {(b.ratio - 1) * 100:+.1f}%")
+                    f"{_preset_title(b)} {(b.ratio - 1) * 100:+.1f}%")
         if in_blocks:
             parts.append("in blocks, " + "; ".join(f"{p}: {', '.join(t)}"
                                                     for p, t in in_blocks.items()))
@@ -355,6 +357,15 @@ def markdown(v: Verdict) -> list[str]:
         out += ["Cache state *mixed*: a version-1 results file, timed with a copy of the "
                 "tensor between samples, so neither hot nor cold.", ""]
     return [*out, *(f"- {p}" for p in [*v.trust.advice(), *problems(v)]), ""]
+
+
+def _preset_title(b: BlockRow) -> str:
+    """A block preset's plain name, as its context registered it (the name itself when the
+    context is unknown here, e.g. a plugin's in an old file)."""
+    try:
+        return context_spec(b.context).titles.get(b.preset, b.preset)
+    except KeyError:
+        return b.preset
 
 
 __all__ = ["GEM_FAMILY", "Best", "BlockRow", "Row", "Verdict", "build_verdict",

@@ -10,10 +10,10 @@ cases get ``cache: "mixed"``; their case ids stay as they were (without the ``/h
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from gembench.results.records import SCHEMA_VERSION, CaseRecord, RunRecord
 from gembench.results.store import READABLE_SCHEMAS, ResultsError, results_path, scan
@@ -30,17 +30,13 @@ def migrate_v1(rec: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-@dataclass(frozen=True)
-class Run:
+class Run(NamedTuple):
     """One results file, read: where it is, its run record and its case records (typed; the
-    last record per case wins). Unpacks as ``path, run, cases``."""
+    last record per case wins)."""
 
     path: Path
     run: RunRecord
     cases: list[CaseRecord]
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter((self.path, self.run, self.cases))
 
 
 def read(path: Path | str, *, problems: list[str] | None = None,
@@ -62,10 +58,10 @@ def read(path: Path | str, *, problems: list[str] | None = None,
         raise ResultsError(f"{p}: not a gembench results file (no run record on its first "
                            "line; expected JSON lines written by `gembench run`)")
     run = {**s.run, "read_notes": s.notes} if s.notes else s.run
-    lines = [f"{p}: {note}" for note in s.notes] + [f"{p}: {why}" for why in s.problems]
-    if problems is not None:
-        problems.extend(lines)
+    if problems is not None:  # the lines skipped, as ``line N: why``
+        problems.extend(s.problems)
     else:
+        lines = [f"{p}: {note}" for note in s.notes] + [f"{p}: {why}" for why in s.problems]
         shown = lines[:len(s.notes) + 5]
         if len(lines) > len(shown):
             shown.append(f"{p}: ... and {len(lines) - len(shown)} more lines skipped")

@@ -13,7 +13,7 @@ loaded by listing it in :data:`BUILTIN_MODULES` (or by importing it before the s
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,8 @@ class ContextSpec:
     rank: int | None = None
     shape_help: str = ""
     description: str = ""
+    #: a preset's plain name in a sentence (the verdict's), e.g. "GPT-2 small MLP"
+    titles: Mapping[str, str] = field(default_factory=dict)
     #: a case's cost relative to the activation alone on as many elements, for balancing
     #: ``--shard`` (a block's matrix products dwarf its activation)
     shard_weight: float = 1.0

@@ -27,31 +27,34 @@ MLP: dict[str, tuple[int, int]] = {
     # gated (gated_mlp_block's llama7b_glu); kept under its name for comparable results.
     "llama7b_mlp": (4096, 11008),
 }
-#: gated MLP presets (d, d_ff): down(act(x W_gate) * (x W_up)), as in Llama, Mistral, Qwen.
-GLU: dict[str, tuple[int, int]] = {
-    "llama7b_glu": (4096, 11008),  # Llama 2 7B
-    "small_glu": (512, 1376),  # a small Llama-style width (d_ff = 8/3 d, rounded to 32)
-}
 CONV: dict[str, tuple[int, int, int]] = {
     "resnet56_stage1": (16, 32, 32),
     "resnet56_stage2": (32, 16, 16),
     "resnet56_stage3": (64, 8, 8),
 }
-#: a preset's plain name in a sentence (the verdict's)
-TITLES = {"gpt2_small_mlp": "GPT-2 small MLP", "bert_small_mlp": "BERT-small MLP",
-          "llama7b_mlp": "LLaMA-7B MLP", "llama7b_glu": "LLaMA-7B gated MLP",
-          "small_glu": "small gated MLP", "resnet56_stage1": "ResNet-56 stage 1",
-          "resnet56_stage2": "ResNet-56 stage 2", "resnet56_stage3": "ResNet-56 stage 3"}
+#: a preset's plain name in a sentence (the verdict's; registered with its context)
+MLP_TITLES = {"gpt2_small_mlp": "GPT-2 small MLP", "bert_small_mlp": "BERT-small MLP",
+              "llama7b_mlp": "LLaMA-7B MLP"}
+CONV_TITLES = {"resnet56_stage1": "ResNet-56 stage 1", "resnet56_stage2": "ResNet-56 stage 2",
+               "resnet56_stage3": "ResNet-56 stage 3"}
 TOKENS = {"cpu": 256, "cuda": 8192}
 BATCH = {"cpu": 32, "cuda": 256}
 
 
 def block_shape(name: str, device: str) -> tuple[int, ...]:
     """Shape of a block preset on a device: (tokens, d, d_ff) or (batch, C, H, W)."""
-    dev = "cuda" if device.startswith("cuda") else "cpu"
-    if name in MLP or name in GLU:
-        return (TOKENS[dev], *(MLP.get(name) or GLU[name]))
-    return (BATCH[dev], *CONV[name])
+    if name in MLP:
+        return token_shape(MLP[name], device)
+    return (BATCH[_dev(device)], *CONV[name])
+
+
+def token_shape(widths: tuple[int, int], device: str) -> tuple[int, int, int]:
+    """(tokens, d, d_ff): an MLP's widths with the device's token count."""
+    return (TOKENS[_dev(device)], *widths)
+
+
+def _dev(device: str) -> str:
+    return "cuda" if device.startswith("cuda") else "cpu"
 
 
 def activation_preset(name: str, device: str) -> tuple[int, ...]:

@@ -117,19 +117,22 @@ class BlockSubject(Subject):
 
 def register_block(name: str, shapes: BlockShapes, names: list[str], rank: int,
                    shape_help: str, description: str,
-                   base: type[BlockSubject] = BlockSubject) -> ContextSpec:
-    """Register a block context measured by :class:`BlockSubject` (or a subclass)."""
+                   base: type[BlockSubject] = BlockSubject,
+                   resolve: Callable[[str, str], tuple[int, ...]] = presets.block_shape,
+                   titles: dict[str, str] | None = None) -> ContextSpec:
+    """Register a block context measured by :class:`BlockSubject` (or a subclass); its presets
+    are ``names``, ``resolve(name, device)`` their shapes, ``titles`` their plain names."""
     subject = type(f"{name}Subject", (base,), {"shapes": shapes})
     return register_context(ContextSpec(
         name=name, subject=subject, passes=("forward", "forward_backward"),
-        default_cache=("hot",), presets=names, resolve=presets.block_shape, rank=rank,
-        shape_help=shape_help, description=description, shard_weight=8.0))
+        default_cache=("hot",), presets=names, resolve=resolve, rank=rank,
+        shape_help=shape_help, description=description, shard_weight=8.0, titles=titles or {}))
 
 
 register_block("mlp_block", BlockShapes("mlp", lambda s: s[:2], lambda s: (s[0], s[2])),
                sorted(presets.MLP), 3, "[tokens, d, d_ff]",
                "transformer MLP, ungated: Linear(d, d_ff) -> activation -> Linear(d_ff, d) "
-               "(gated MLPs: gated_mlp_block)")
+               "(gated MLPs: gated_mlp_block)", titles=presets.MLP_TITLES)
 register_block("conv_block", BlockShapes("conv", lambda s: s, lambda s: s),
                sorted(presets.CONV), 4, "[batch, C, H, W]",
-               "ResNet basic block: conv-BN-act-conv-BN-add-act")
+               "ResNet basic block: conv-BN-act-conv-BN-add-act", titles=presets.CONV_TITLES)

@@ -150,7 +150,15 @@ class GatedSubject(BlockSubject):
         return timed
 
 
+#: gated MLP presets (d, d_ff): down(act(x W_gate) * (x W_up)), as in Llama, Mistral, Qwen
+GLU: dict[str, tuple[int, int]] = {
+    "llama7b_glu": (4096, 11008),  # Llama 2 7B
+    "small_glu": (512, 1376),  # a small Llama-style width (d_ff = 8/3 d, rounded to 32)
+}
+
 register_block("gated_mlp_block", BlockShapes("gated", lambda s: s[:2], lambda s: (s[0], s[2])),
-               sorted(presets.GLU), 3, "[tokens, d, d_ff]",
+               sorted(GLU), 3, "[tokens, d, d_ff]",
                "gated transformer MLP (Llama): down(act(x W_gate) * (x W_up)); ReGLU baseline",
-               base=GatedSubject)
+               base=GatedSubject, resolve=lambda name, device: presets.token_shape(GLU[name],
+                                                                                   device),
+               titles={"llama7b_glu": "LLaMA-7B gated MLP", "small_glu": "small gated MLP"})

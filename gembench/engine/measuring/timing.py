@@ -131,8 +131,8 @@ def calibrate(fn: Callable[[], Any], clock: Any, timing: Timing) -> tuple[int, i
     t1 = max(t1, 1e-9)
     if t1 >= timing.min_sample_time_s:
         # a call this long is its own warm-up (its working set is far beyond the caches);
-        # more untimed calls would only push the round's samples apart in time: at 16M
-        # float32 the spread of "x best ReLU" grew from about 5% to 21% with a 20 ms warm block
+        # more untimed calls would only push the round's samples apart in time and widen the
+        # spread of "x best ReLU" (docs/measurement.md, "Why the warm block")
         return 1, 1
     number = math.ceil(timing.min_sample_time_s / t1)
     return number, max(number, math.ceil(timing.hot_warmup_s / t1))

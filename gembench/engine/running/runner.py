@@ -57,7 +57,7 @@ def matches(case: Case, expr: str | None) -> bool:
 
 def finished_cases(path: Path) -> set[str]:
     """Case ids with a valid record in a results file (malformed records do not count)."""
-    return set(scan(path).cases)
+    return {case_id for _machine, case_id in scan(path).cases}
 
 
 def run_suite(suite: Suite, out_dir: Path, *, resume: bool = False, filter_expr: str | None = None,
