@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from gembench.results.records import SCHEMA_VERSION, CaseRecord, RunRecord
-from gembench.results.store import READABLE_SCHEMAS, ResultsError, results_path, scan
+from gembench.results.store import READABLE_SCHEMAS, ResultsError, results_path, scan_results
 
 
 def migrate_v1(rec: dict[str, Any]) -> dict[str, Any]:
@@ -50,13 +50,7 @@ def read(path: Path | str, *, problems: list[str] | None = None,
     results file this gembench can read. Version-1 files are migrated.
     """
     p = results_path(path)
-    try:
-        s = scan(p)
-    except OSError as exc:
-        raise ResultsError(f"{p}: cannot read: {exc.strerror or exc}") from None
-    if not s.run:
-        raise ResultsError(f"{p}: not a gembench results file (no run record on its first "
-                           "line; expected JSON lines written by `gembench run`)")
+    s = scan_results(p)
     run = {**s.run, "read_notes": s.notes} if s.notes else s.run
     if problems is not None:  # the lines skipped, as ``line N: why``
         problems.extend(s.problems)

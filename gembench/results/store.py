@@ -245,6 +245,20 @@ def scan(path: Path) -> Scan:
     return out
 
 
+def scan_results(path: Path, refusing: str = "") -> Scan:
+    """:func:`scan` of a file that must be a results file: unreadable, or without a run record
+    on its first line, is a one-line :class:`ResultsError` (``refusing``: what is refused, as
+    ``"; refusing to resume into it"``)."""
+    try:
+        s = scan(path)
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read: {exc.strerror or exc}{refusing}") from None
+    if not s.run:
+        raise ResultsError(f"{path}: not a gembench results file (no run record on its first "
+                           f"line; expected JSON lines written by `gembench run`){refusing}")
+    return s
+
+
 def file_notes(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """The run records of any results file (whatever its schema) and whether it is complete,
     without checking its records (``merge`` reads its sources this way)."""

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gembench.results.store import END_KIND, ResultsError, end_mark, iter_lines, scan
+from gembench.results.store import END_KIND, ResultsError, end_mark, iter_lines, scan_results
 
 LOCK_NAME = ".gembench.lock"
 
@@ -190,11 +190,4 @@ def check_resumable(path: Path) -> dict[str, Any]:
         raise ResultsError(f"{path}: a directory, not a results file; refusing to resume")
     if not path.is_file():
         raise ResultsError(f"{path}: not a regular file; refusing to resume")
-    try:
-        s = scan(path)
-    except OSError as exc:
-        raise ResultsError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if not s.run:
-        raise ResultsError(f"{path}: not a gembench results file (no run record on line 1); "
-                           "refusing to resume into it")
-    return s.run
+    return scan_results(path, "; refusing to resume into it").run

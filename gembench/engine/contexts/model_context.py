@@ -166,15 +166,12 @@ class CompiledModelSubject(ModelSubject):
             self.once(("relu_model_compiled", self.be.name), self.relu_model.compile)
 
 
-register_context(ContextSpec(
-    name="model", subject=ModelSubject, passes=("forward", "forward_backward"),
-    default_cache=("hot",), presets=sorted(PRESETS), resolve=lambda n, d: PRESETS[n].shape,
-    rank=None, shape_help="a model preset name",
-    description="a whole model (GPT-2, Llama-style, ResNet-56) with every activation swapped: "
-                "inference forward and training step against the ReLU model"))
-register_context(ContextSpec(
-    name="model_compiled", subject=CompiledModelSubject, passes=("forward", "forward_backward"),
-    default_cache=("hot",), presets=sorted(PRESETS), resolve=lambda n, d: PRESETS[n].shape,
-    rank=None, shape_help="a model preset name",
-    description="the model context with the whole model compiled (torch.compile(model)), "
-                "activation and ReLU models alike"))
+for _name, _subject, _what in (
+        ("model", ModelSubject, "a whole model (GPT-2, Llama-style, ResNet-56) with every "
+         "activation swapped: inference forward and training step against the ReLU model"),
+        ("model_compiled", CompiledModelSubject, "the model context with the whole model "
+         "compiled (torch.compile(model)), activation and ReLU models alike")):
+    register_context(ContextSpec(
+        name=_name, subject=_subject, passes=("forward", "forward_backward"),
+        default_cache=("hot",), presets=sorted(PRESETS), resolve=lambda n, d: PRESETS[n].shape,
+        rank=None, shape_help="a model preset name", description=_what))
