@@ -103,6 +103,20 @@ def test_run_ends_with_a_short_verdict(capsys):
     assert out[-2].endswith("reports/r.md") and out[-1] == f"results: {MAIN_SAMPLE}"
 
 
+MODELS_SAMPLE = ROOT / "reports" / "samples" / "models-results.jsonl"
+
+
+@pytest.mark.skipif(not MODELS_SAMPLE.exists(), reason="no committed models sample")
+def test_a_run_of_blocks_only_ends_with_its_verdict(capsys):
+    """A suite without elementwise cases (whole models, gated blocks) has no activation rows:
+    the verdict speaks of its blocks (a gated_mlp run once ended in a traceback here)."""
+    assert print_summary(MODELS_SAMPLE, None) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    start = next(i for i, ln in enumerate(out) if ln.startswith("VERDICT on cpu, float32"))
+    assert any(ln.startswith("gem(N=1)") for ln in out[start:])
+    assert max(len(ln) for ln in out) <= 100
+
+
 def _case(backend: str, activation: str, samples: list[float], anchor: list[float]) -> CaseRecord:
     s = np.asarray(samples)
     return CaseRecord.from_json({

@@ -224,11 +224,12 @@ def _setting(r: Best) -> tuple[str, str, str, str]:
 
 def _primary(v: Verdict) -> tuple[str, str, str, str] | None:
     """The setting sentences speak of: first machine and device, float32 if present, hot cache
-    if present."""
-    if not v.rows:
+    if present (of the activation rows, else of the blocks)."""
+    items: list[Best] = [*v.rows] or [*v.blocks]  # a run of blocks or models only: its blocks
+    if not items:
         return None
-    w = v.rows[0]
-    caches = {r.cache for r in v.rows if _setting(r)[:3] == _setting(w)[:3]}
+    w = items[0]
+    caches = {r.cache for r in items if _setting(r)[:3] == _setting(w)[:3]}
     return w.machine, w.device, w.dtype, "hot" if "hot" in caches else sorted(caches)[0]
 
 

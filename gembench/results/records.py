@@ -31,9 +31,9 @@ CacheState = Literal["hot", "cold", "mixed"]
 class RatioStats(Record):
     """Median and quartiles of per-round ratios (two callables timed in the same rounds)."""
 
-    median: float = doc("median of the per-round ratios", REQUIRED)
-    q1: float | None = doc("first quartile of the per-round ratios")
-    q3: float | None = doc("third quartile of the per-round ratios")
+    median: float = doc("median of the per-round ratios", REQUIRED, unit="x")
+    q1: float | None = doc("first quartile of the per-round ratios", unit="x")
+    q3: float | None = doc("third quartile of the per-round ratios", unit="x")
     count: int | None = doc("rounds")
 
     @classmethod
@@ -57,14 +57,15 @@ class RatioStats(Record):
 class Stats(Record):
     """Statistics of one timed callable: seconds per call over its samples."""
 
-    median: float = doc("median of the samples", REQUIRED)
-    q1: float | None = doc("first quartile")
-    q3: float | None = doc("third quartile")
-    iqr: float | None = doc("q3 - q1")
-    min: float | None = doc("fastest sample")
-    mean: float | None = doc("mean of the samples")
-    count: int | None = doc("number of samples")
-    number: int | None = doc("calls per sample (a sample is the mean of `number` calls)")
+    median: float = doc("median of the samples", REQUIRED, metric="median", unit="s")
+    q1: float | None = doc("first quartile", unit="s")
+    q3: float | None = doc("third quartile", unit="s")
+    iqr: float | None = doc("q3 - q1", metric="iqr", unit="s")
+    min: float | None = doc("fastest sample", metric="min", unit="s")
+    mean: float | None = doc("mean of the samples", metric="mean", unit="s")
+    count: int | None = doc("number of samples", metric="samples", unit="count")
+    number: int | None = doc("calls per sample (a sample is the mean of `number` calls)",
+                             metric="calls_per_sample", unit="count")
     samples: list[float] | None = doc("every raw sample, in round order (absent where a v1 "
                                       "file left them out)")
 
@@ -96,16 +97,18 @@ class TimingRecord(Stats):
     mode: str | None = doc("`as_called`: the output is allocated by the call")
     elapsed_s: float | None = doc("wall time of the sampling rounds")
     relu: Stats | None = doc("the ReLU of the same backend, interleaved (a ReLU case: its own "
-                             "statistics)")
-    ratio_to_relu: RatioStats | None = doc("per-round case / same-backend ReLU")
+                             "statistics)", metrics={"median": "relu_median"})
+    ratio_to_relu: RatioStats | None = doc("per-round case / same-backend ReLU", metrics={
+        "median": "ratio_to_relu", "q1": "ratio_to_relu_q1", "q3": "ratio_to_relu_q3"})
     anchor: Stats | None = doc("the anchor ReLU (torch eager `torch.relu`, same device, dtype, "
                                "shape, pass and cache state), interleaved; elementwise only")
     ratio_to_anchor: RatioStats | None = doc("per-round case / anchor ReLU")
     copy: Stats | None = doc("the copy ceiling (`dst.copy_(src)`, same size, same cache state), "
-                             "interleaved")
-    ratio_to_copy: RatioStats | None = doc("per-round case / copy")
+                             "interleaved", metrics={"median": "copy_median"})
+    ratio_to_copy: RatioStats | None = doc("per-round case / copy",
+                                           metrics={"median": "ratio_to_copy"})
     prealloc: Stats | None = doc("forward into a preallocated output (backends that support "
-                                 "it)")
+                                 "it)", metrics={"median": "prealloc_median"})
     flush_bytes: int | None = doc("cold cache: bytes written before every call to evict the "
                                   "caches")
     flush_source: str | None = doc("cold cache: where the flushed cache's size came from")
@@ -126,13 +129,17 @@ class Memory(Record):
     """Bytes saved for backward and peak memory of a pass."""
 
     input_bytes: int | None = doc("bytes of the activation's input tensor")
-    saved_bytes: int | None = doc("bytes autograd saves for backward (unique storages)")
-    saved_bytes_input_alias: int | None = doc("part of saved_bytes that is the input itself")
-    saved_bytes_output_alias: int | None = doc("part of saved_bytes that is the output itself")
+    saved_bytes: int | None = doc("bytes autograd saves for backward (unique storages)",
+                                  metric="saved_bytes", unit="B")
+    saved_bytes_input_alias: int | None = doc("part of saved_bytes that is the input itself",
+                                              metric="saved_bytes_input_alias", unit="B")
+    saved_bytes_output_alias: int | None = doc("part of saved_bytes that is the output itself",
+                                               metric="saved_bytes_output_alias", unit="B")
     saved_tensors: int | None = doc("number of unique saved storages")
-    saved_ratio: float | None = doc("saved_bytes / input_bytes")
+    saved_ratio: float | None = doc("saved_bytes / input_bytes",
+                                    metric="saved_ratio", unit="x input")
     saved_source: str | None = doc("`measured (...)` or `declared: ...` by the backend")
-    peak_bytes: int | None = doc("peak memory one pass adds")
+    peak_bytes: int | None = doc("peak memory one pass adds", metric="peak_bytes", unit="B")
     peak_source: str | None = doc("how peak_bytes was measured")
     relu_saved_bytes: int | None = doc("block contexts: saved bytes of the ReLU block")
     saved_vs_relu_block: float | None = doc("block contexts: saved_bytes / relu_saved_bytes")
@@ -155,8 +162,8 @@ class Error(Record):
     """Error against the float64 reference on the case's own inputs, in units of eps."""
 
     elements: int | None = doc("elements checked (the first of the input)")
-    forward_eps: float | None = doc("max forward error")
-    backward_eps: float | None = doc("max backward error")
+    forward_eps: float | None = doc("max forward error", metric="forward_error", unit="eps")
+    backward_eps: float | None = doc("max backward error", metric="backward_error", unit="eps")
     forward_tol: float | None = doc("forward tolerance of the dtype")
     backward_tol: float | None = doc("backward tolerance of the dtype")
     recheck: Recheck | None = doc("post-timing recheck of the timed callable's output")
@@ -167,22 +174,27 @@ class Derived(Record):
     """Figures computed from the timing."""
 
     bytes_moved: int | None = doc("the spec's minimal traffic for the pass")
-    bandwidth: float | None = doc("bytes_moved / median, B/s")
-    copy_bandwidth: float | None = doc("2 x size / copy median, B/s")
-    bandwidth_fraction: float | None = doc("bandwidth / copy_bandwidth")
-    elements_per_second: float | None = doc("elements / median")
-    first_call: float | None = doc("seconds of the first call")
+    bandwidth: float | None = doc("bytes_moved / median, B/s", metric="bandwidth", unit="B/s")
+    copy_bandwidth: float | None = doc("2 x size / copy median, B/s",
+                                       metric="copy_bandwidth", unit="B/s")
+    bandwidth_fraction: float | None = doc("bandwidth / copy_bandwidth",
+                                           metric="bandwidth_fraction", unit="fraction")
+    elements_per_second: float | None = doc("elements / median",
+                                            metric="elements_per_second", unit="1/s")
+    first_call: float | None = doc("seconds of the first call", metric="first_call", unit="s")
     build_time: float | None = doc("seconds to build the kernel")
-    compile_time: float | None = doc("compiling backends: first_call - median")
+    compile_time: float | None = doc("compiling backends: first_call - median",
+                                     metric="compile_time", unit="s")
 
 
 @dataclass(kw_only=True)
 class Block(Record):
     """Block contexts: the block's time and the activation's share of it."""
 
-    median: float | None = doc("median of the whole block")
+    median: float | None = doc("median of the whole block", metric="block_median", unit="s")
     activation: Stats | None = doc("the activation alone at activation_shape, interleaved")
-    activation_share: float | None = doc("median of per-round activation / block")
+    activation_share: float | None = doc("median of per-round activation / block",
+                                         metric="activation_share", unit="fraction")
     activation_share_q: RatioStats | None = doc("quartiles of the per-round activation / block")
     activation_shape: list[int] | None = doc("shape of the tensor the activation sees")
 
@@ -213,7 +225,7 @@ _DERIVED = {
     "context": [("case_id", str, doc("`context/backend/label/dtype/device/shape/pass/tTHREADS/"
                                      "allocator/cache`", ""))],
     "params": [("label", str, doc("activation with its parameters, e.g. `gem(N=2)`", ""))],
-    "shape": [("numel", int, doc("elements of shape", 0))],
+    "shape": [("numel", int, doc("elements of shape", 0, minimum=0))],
 }
 
 
@@ -226,8 +238,9 @@ def _identity_fields() -> list[tuple[str, Any, Any]]:
         default = _RECORD_DEFAULTS.get(f.name, f.default)
         text, key = f.metadata["doc"], f.metadata.get("key")
         factory = list if f.name == "shape" else f.default_factory
-        field_ = (doc(text, default, key=key) if factory is dataclasses.MISSING
-                  else doc(text, factory=factory, key=key))
+        more = {k: v for k, v in f.metadata.items() if k not in ("doc", "key")}
+        field_ = (doc(text, default, key=key, **more) if factory is dataclasses.MISSING
+                  else doc(text, factory=factory, key=key, **more))
         out.append((f.name, _RECORD_TYPES.get(f.name, hints[f.name]), field_))
         out += _DERIVED.get(f.name, [])
     return out
@@ -256,11 +269,11 @@ class Outcome(Record):
     status: Status = doc("`ok`, `failed` or `skipped`", "ok")
     reason: str | None = doc("why it failed or was skipped")
     where: str | None = doc("failed by an exception: file:line it was raised at")
-    timing: TimingRecord | None = doc("timing statistics (see TimingRecord)")
-    memory: Memory | None = doc("memory figures")
-    error: Error | None = doc("error against the reference")
-    derived: Derived | None = doc("figures derived from the timing")
-    block: Block | None = doc("block contexts")
+    timing: TimingRecord | None = doc("timing statistics (see TimingRecord)", figures=True)
+    memory: Memory | None = doc("memory figures", figures=True)
+    error: Error | None = doc("error against the reference", figures=True)
+    derived: Derived | None = doc("figures derived from the timing", figures=True)
+    block: Block | None = doc("block contexts", figures=True)
     machine_busy: bool | None = doc("other processes used the CPU while timed (see busy)")
     anomalies: list[str] | None = doc("what makes the figure suspect (`code: explanation`): a "
                                       "baseline slower than the case, a ratio below 0.5x ReLU, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import typing
 from pathlib import Path
+from typing import Any
 
 from gembench.results import records
 from gembench.results.model import Record, type_name
@@ -41,8 +42,9 @@ records before it: `run` writes it when every case of the run is recorded, `merg
 merged file (written whole, then renamed into place). A version-2 file whose last line is not
 an end mark counting every record is reported as incomplete by every reader.
 
-Fields whose value is null are left out of the file. Keys this gembench does not know are
-kept when a record is read and written back. Times are seconds per call.
+Fields whose value is null are left out of the file. A field marked *tidy metric* is a
+figure of the long table (`gembench.results.tidy`), with its unit. Keys this gembench does not
+know are kept when a record is read and written back. Times are seconds per call.
 """
 
 
@@ -57,8 +59,17 @@ def field_docs(cls: type[Record]) -> list[tuple[str, str, str]]:
     hints = typing.get_type_hints(cls)
     inherited = {f.name for base in cls.__bases__ if base is not Record
                  for _, f in base.json_fields()}
-    return [(key, type_name(hints[f.name]), f.metadata.get("doc", ""))
+    return [(key, type_name(hints[f.name]), f.metadata.get("doc", "") + _figure(f.metadata))
             for key, f in cls.json_fields() if f.name not in inherited]
+
+
+def _figure(meta: Any) -> str:
+    """`` (tidy: `name`, unit)`` for a field that is a figure of the tidy table."""
+    if meta.get("metric"):
+        return f" (tidy metric `{meta['metric']}`, {meta.get('unit') or 'no unit'})"
+    if meta.get("metrics"):
+        return " (tidy metrics " + ", ".join(f"`{m}`" for m in meta["metrics"].values()) + ")"
+    return ""
 
 
 def render() -> str:

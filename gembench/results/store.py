@@ -20,6 +20,7 @@ from typing import Any
 
 import jsonschema
 
+from gembench.results.format import CASE_SCHEMA, ID_COLUMNS, METRICS
 from gembench.results.integrity import (  # noqa: F401  (re-exported)
     END_KIND,
     READABLE_SCHEMAS,
@@ -28,45 +29,6 @@ from gembench.results.integrity import (  # noqa: F401  (re-exported)
     run_notes,
 )
 from gembench.results.records import SCHEMA_VERSION  # noqa: F401  (re-exported)
-
-#: metric name -> (path inside a case record, unit). The tidy table has one row per case and
-#: metric present.
-METRICS: dict[str, tuple[tuple[str, ...], str]] = {
-    "median": (("timing", "median"), "s"),
-    "iqr": (("timing", "iqr"), "s"),
-    "min": (("timing", "min"), "s"),
-    "mean": (("timing", "mean"), "s"),
-    "samples": (("timing", "count"), "count"),
-    "calls_per_sample": (("timing", "number"), "count"),
-    "prealloc_median": (("timing", "prealloc", "median"), "s"),
-    "relu_median": (("timing", "relu", "median"), "s"),
-    "copy_median": (("timing", "copy", "median"), "s"),
-    "ratio_to_relu": (("timing", "ratio_to_relu", "median"), "x"),
-    "ratio_to_relu_q1": (("timing", "ratio_to_relu", "q1"), "x"),
-    "ratio_to_relu_q3": (("timing", "ratio_to_relu", "q3"), "x"),
-    "ratio_to_copy": (("timing", "ratio_to_copy", "median"), "x"),
-    "bandwidth": (("derived", "bandwidth"), "B/s"),
-    "copy_bandwidth": (("derived", "copy_bandwidth"), "B/s"),
-    "bandwidth_fraction": (("derived", "bandwidth_fraction"), "fraction"),
-    "elements_per_second": (("derived", "elements_per_second"), "1/s"),
-    "first_call": (("derived", "first_call"), "s"),
-    "compile_time": (("derived", "compile_time"), "s"),
-    "saved_bytes": (("memory", "saved_bytes"), "B"),
-    "saved_bytes_input_alias": (("memory", "saved_bytes_input_alias"), "B"),
-    "saved_bytes_output_alias": (("memory", "saved_bytes_output_alias"), "B"),
-    "saved_ratio": (("memory", "saved_ratio"), "x input"),
-    "peak_bytes": (("memory", "peak_bytes"), "B"),
-    "forward_error": (("error", "forward_eps"), "eps"),
-    "backward_error": (("error", "backward_eps"), "eps"),
-    "block_median": (("block", "median"), "s"),
-    "activation_share": (("block", "activation_share"), "fraction"),
-}
-
-#: case fields copied onto every tidy row.
-ID_COLUMNS = [
-    "case_id", "status", "context", "backend", "activation", "label", "dtype", "device",
-    "shape", "numel", "pass", "threads", "allocator", "cache", "reason",
-]
 
 RESULTS_NAME = "results.jsonl"
 
@@ -78,53 +40,8 @@ class ResultsError(ValueError):
 
 # ---------------------------------------------------------------------------- record schemas
 
-_NUMBER = {"type": "number"}
 _STRING_OR_NULL = {"type": ["string", "null"]}
 _OBJECT_OR_NULL = {"type": ["object", "null"]}
-
-
-def _metric_schema() -> dict[str, Any]:
-    """Sections of a case record: every metric a reader takes is a number (or null) inside
-    objects, built from :data:`METRICS` so that the two never disagree."""
-    root: dict[str, Any] = {"type": "object", "properties": {}}
-    for path, _unit in METRICS.values():
-        node = root
-        for key in path[:-1]:
-            node = node["properties"].setdefault(key, {"type": "object", "properties": {}})
-        node["properties"][path[-1]] = {"type": ["number", "null"]}
-    props = root["properties"]
-    props["timing"]["type"] = ["object", "null"]
-    props["timing"]["properties"]["samples"] = {"type": "array", "items": _NUMBER}
-    props["block"]["properties"].update(activation=_OBJECT_OR_NULL,
-                                        activation_share_q=_OBJECT_OR_NULL)
-    return {**props, "backend_info": _OBJECT_OR_NULL, "trace": _STRING_OR_NULL}
-
-
-CASE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["case_id", "status"],
-    "properties": {
-        "case_id": {"type": "string", "minLength": 1},
-        "status": {"enum": ["ok", "failed", "skipped"]},
-        "reason": _STRING_OR_NULL,
-        **{k: {"type": "string"} for k in ("context", "backend", "activation", "label",
-                                             "dtype", "device", "pass", "allocator")},
-        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-        "numel": {"type": "integer", "minimum": 0},
-        "threads": {"type": "integer", "minimum": 1},
-        "params": {"type": "object"},
-        **_metric_schema(),
-    },
-    # a successful case is read for its timing by every reader
-    "if": {"properties": {"status": {"const": "ok"}}},
-    "then": {
-        "required": ["timing", "context", "backend", "label", "dtype", "shape", "pass"],
-        "properties": {"timing": {
-            "type": "object", "required": ["median", "iqr", "count", "ratio_to_relu"],
-            "properties": {"median": {"type": "number", "minimum": 0},
-                           "ratio_to_relu": {"required": ["median"]}}}},
-    },
-}
 
 RUN_SCHEMA: dict[str, Any] = {
     "type": "object",

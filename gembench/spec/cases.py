@@ -47,9 +47,10 @@ class Case:
     params: dict[str, Any] = doc("activation parameters", factory=dict)
     dtype: str = doc("`float32`, `float64`, `float16`, `bfloat16`", "float32")
     device: str = doc("`cpu` or `cuda`", "cpu")
-    shape: tuple[int, ...] = doc("input shape (block contexts: the block's shape)", (1024,))
+    shape: tuple[int, ...] = doc("input shape (block contexts: the block's shape)", (1024,),
+                                 minimum=0)
     pass_: str = doc("`forward`, `backward`, `forward_backward`", "forward", key="pass")
-    threads: int = doc("CPU threads", 1)
+    threads: int = doc("CPU threads", 1, minimum=1)
     allocator: str = doc("`default` or `caching` (glibc settings at worker start)", "default")
     cache: str = doc("`hot`: the same call repeated; `cold`: caches flushed before every call; "
                      "`mixed`: v1 files (a copy ran between samples)", "hot")

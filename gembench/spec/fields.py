@@ -12,10 +12,13 @@ from typing import Any
 REQUIRED: Any = dataclasses.MISSING
 
 
-def doc(text: str, default: Any = None, *, factory: Any = None,
-        key: str | None = None) -> dataclasses.Field[Any]:
-    """A documented field (``key``: its JSON name when that is not the attribute's)."""
-    meta = {"doc": text, "key": key}
+def doc(text: str, default: Any = None, *, factory: Any = None, key: str | None = None,
+        **meta: Any) -> dataclasses.Field[Any]:
+    """A documented field (``key``: its JSON name when that is not the attribute's). ``meta``
+    says more to the readers of the format: ``metric`` and ``unit`` (a figure of the tidy
+    table), ``metrics`` (a nested record's figures, child field -> metric name),
+    ``minimum`` (the least valid number)."""
+    meta = {"doc": text, "key": key, **meta}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)  # MISSING: required

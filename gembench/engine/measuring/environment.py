@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import platform
@@ -33,7 +34,13 @@ def allocator_environment(settings: list[str]) -> dict[str, dict[str, str]]:
 
 
 def cpu_info() -> dict[str, Any]:
-    """py-cpuinfo's description without fields that change from call to call (clocks)."""
+    """py-cpuinfo's description without fields that change from call to call (clocks); probed
+    once per process (it starts a subprocess, about a second), a fresh copy each call."""
+    return dict(_probed_cpu())
+
+
+@functools.lru_cache(maxsize=1)
+def _probed_cpu() -> dict[str, Any]:
     try:
         import cpuinfo
 

@@ -21,7 +21,8 @@ from typing import Any, ClassVar
 from gembench.spec.cases import Case
 from gembench.spec.policy import Timing
 
-Record = dict[str, Any]
+#: one line of the results file, as JSON (a run, case or end record)
+JsonLine = dict[str, Any]
 
 
 class ExecutorError(Exception):
@@ -36,7 +37,7 @@ class RunContext:
     timing_of: Callable[[Case], Timing]
     seed: int
     out_dir: Path
-    emit: Callable[[Record], None]
+    emit: Callable[[JsonLine], None]
     announce: Callable[[Case], None] = field(default=lambda case: None)
     profile_dir: str | None = None
 
@@ -68,7 +69,7 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def case_record(case: Case, body: Record, started: str) -> Record:
+def case_record(case: Case, body: JsonLine, started: str) -> JsonLine:
     """A case record: the case's identity, what the worker measured, when it started."""
     return {"kind": "case", **case.record_fields(), **body, "started": started}
 

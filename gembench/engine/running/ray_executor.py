@@ -2,14 +2,15 @@
 
 A task reserves a whole device (CUDA: one GPU and the setting's threads worth of CPUs, of the
 ``accelerator_type`` asked for; CPU: every CPU of a node), so no two timings share a machine. It
-runs in a fresh Ray worker process (``max_calls=1``) started with the setting's environment
-(allocator, threads) from ``runtime_env``, and measures its cases exactly as the local executor
-does: in worker processes with each backend's environment (Triton interpreter, fresh compile
-caches in a temporary directory on the node), so a case that crashes, hangs or fails is a record,
-not a retry. Ray retries a task only when its worker or node is lost (``max_retries``); a task
-that still fails records each of its cases as failed with Ray's reason. Records come back per
-task as it finishes (a ``ray.wait`` loop) and are appended at once, each with the fingerprint and
-key of the machine that measured it (:mod:`gembench.results.merge`) and the niceness it ran at.
+runs in a Ray worker process started with the setting's environment (allocator, threads) from
+``runtime_env`` (reused by later tasks of the same environment: it holds no measurement
+state), and measures its cases exactly as the local executor does: in worker processes with
+each backend's environment (Triton interpreter, fresh compile caches in a temporary directory on
+the node), so a case that crashes, hangs or fails is a record, not a retry. Ray retries a task
+only when its worker or node is lost (``max_retries``); a task that still fails records each of
+its cases as failed with Ray's reason. Records come back per task as it finishes (a
+``ray.wait`` loop) and are appended at once, each with the fingerprint and key of the machine
+that measured it (:mod:`gembench.results.merge`) and the niceness it ran at.
 """
 
 from __future__ import annotations
@@ -133,7 +134,9 @@ class RayExecutor(Executor):
         ray = self.ray
         node_cpus = max((int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n["Alive"]),
                         default=1)
-        task = ray.remote(max_calls=1)(measure_group)  # a fresh worker process per task
+        # a Ray worker is reused by the next task of the same environment: it only starts
+        # gembench's own worker processes, which isolate the cases as the local executor does
+        task = ray.remote(max_calls=0)(measure_group)
         pending: dict[Any, Group] = {}
         for group in comparison_groups(cases):
             ref = task.options(**self._options(group, node_cpus)).remote(
