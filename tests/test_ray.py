@@ -160,3 +160,21 @@ def test_a_task_reserves_a_whole_device() -> None:
     gpu = comparison_groups([gpu_case])[0]
     opts = ray_ex._options(gpu, node_cpus=16)
     assert (opts["num_gpus"], opts["num_cpus"], opts["accelerator_type"]) == (1, 4, "H100")
+
+
+def test_groups_of_one_environment_share_a_task_bounded_per_node() -> None:
+    """gembench's worker processes start once per task: groups of one environment go in one
+    task, at most MAX_BATCH, and every node gets two tasks when there are enough."""
+    from gembench.engine.running.ray_executor import MAX_BATCH, batches
+    from gembench.plan.shard import comparison_groups
+    from gembench.spec.cases import Case
+
+    cases = [Case(backend="numpy", activation="gem", shape=(1 << k,), threads=t)
+             for t in (1, 2) for k in range(10, 30)]
+    groups = list(comparison_groups(cases))
+    assert len(groups) == 40
+    one = batches(groups, nodes=1)
+    assert [len(b) for b in one] == [MAX_BATCH] * 2 + [4] + [MAX_BATCH] * 2 + [4]
+    assert all(len({g.cases[0].threads for g in b}) == 1 for b in one)  # never mixed
+    assert sorted(id(g) for b in one for g in b) == sorted(map(id, groups))  # each once
+    assert [len(b) for b in batches(groups, nodes=4)] == [3, 3, 3, 3, 3, 3, 2] * 2

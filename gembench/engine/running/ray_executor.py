@@ -1,4 +1,4 @@
-"""``run --executor ray``: each comparison group is one Ray task on a whole machine.
+"""``run --executor ray``: comparison groups as Ray tasks, each on a whole machine.
 
 A task reserves a whole device (CUDA: one GPU and the setting's threads worth of CPUs, of the
 ``accelerator_type`` asked for; CPU: every CPU of a node), so no two timings share a machine. It
@@ -10,7 +10,9 @@ the node), so a case that crashes, hangs or fails is a record, not a retry. Ray 
 only when its worker or node is lost (``max_retries``); a task that still fails records each of
 its cases as failed with Ray's reason. Records come back per task as it finishes (a
 ``ray.wait`` loop) and are appended at once, each with the fingerprint and key of the machine
-that measured it (:mod:`gembench.results.merge`) and the niceness it ran at.
+that measured it (:mod:`gembench.results.merge`) and the niceness it ran at. Groups of one
+environment go in one task (:func:`batches`), so that gembench's worker processes start
+once for several groups, as they do locally.
 """
 
 from __future__ import annotations
@@ -132,22 +134,23 @@ class RayExecutor(Executor):
 
     def run(self, cases: list[Case], ctx: RunContext) -> None:
         ray = self.ray
-        node_cpus = max((int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n["Alive"]),
-                        default=1)
+        nodes = [n for n in ray.nodes() if n["Alive"]]
+        node_cpus = max((int(n["Resources"].get("CPU", 0)) for n in nodes), default=1)
         # a Ray worker is reused by the next task of the same environment: it only starts
         # gembench's own worker processes, which isolate the cases as the local executor does
         task = ray.remote(max_calls=0)(measure_group)
-        pending: dict[Any, Group] = {}
-        for group in comparison_groups(cases):
-            ref = task.options(**self._options(group, node_cpus)).remote(
-                [c.to_dict() for c in group.cases],
-                [asdict(ctx.timing_of(c)) for c in group.cases], ctx.seed)
-            pending[ref] = group
+        pending: dict[Any, list[Group]] = {}
+        for batch in batches(list(comparison_groups(cases)), len(nodes)):
+            todo = [c for g in batch for c in g.cases]
+            ref = task.options(**self._options(batch[0], node_cpus)).remote(
+                [c.to_dict() for c in todo], [asdict(ctx.timing_of(c)) for c in todo],
+                ctx.seed)
+            pending[ref] = batch
         machines: set[str] = set()
         log = ctx.out_dir / "worker.log"
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
-            group = pending.pop(ready[0])
+            batch = pending.pop(ready[0])
             started = now()
             try:
                 result = ray.get(ready[0])
@@ -155,7 +158,7 @@ class RayExecutor(Executor):
                 why = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
                 reason = (f"ray task failed after {self.retries + 1} attempt(s): "
                           f"{type(exc).__name__}: {why}")
-                for case in group.cases:
+                for case in (c for g in batch for c in g.cases):
                     ctx.emit(case_record(case, {"status": "failed", "reason": reason}, started))
                 continue
             env = result["environment"]
@@ -172,6 +175,31 @@ class RayExecutor(Executor):
             for rec in result["records"]:
                 ctx.emit({**rec, "machine_key": key, "machine": machine,
                           "niceness": env["niceness"]})
+
+
+#: most comparison groups in one task: a task starts gembench's worker processes (torch
+#: imported, about 3 s) once for all its groups, as the local executor does; a lost task
+#: re-measures at most this many groups
+MAX_BATCH = 8
+
+
+def batches(groups: list[Group], nodes: int) -> list[list[Group]]:
+    """Groups that need the same worker environment (allocator, threads, device kind) as one
+    task, at most :data:`MAX_BATCH` and small enough to give every node two tasks; in the order
+    the groups come, environment by environment."""
+    out: list[list[Group]] = []
+    by_env: dict[tuple[Any, ...], list[Group]] = {}
+    for g in groups:
+        by_env.setdefault(_env_key(g), []).append(g)
+    for run in by_env.values():
+        size = max(1, min(MAX_BATCH, -(-len(run) // (2 * max(1, nodes)))))
+        out += [run[i:i + size] for i in range(0, len(run), size)]
+    return out
+
+
+def _env_key(group: Group) -> tuple[Any, ...]:
+    first = group.cases[0]
+    return (tuple(sorted(_setting_env(first).items())), first.device.startswith("cuda"))
 
 
 #: seconds to wait for a cluster's address to answer before the run is refused
@@ -204,4 +232,4 @@ def _setting_env(case: Case) -> dict[str, str]:
     return setting_env(case)
 
 
-__all__ = ["RayExecutor", "check_reachable", "measure_group"]
+__all__ = ["MAX_BATCH", "RayExecutor", "batches", "check_reachable", "measure_group"]
