@@ -132,8 +132,6 @@ class Backend(ABC):
     """One way of running activations (NumPy, eager torch, Triton, ...)."""
 
     name: str = ""
-    #: how reports name it in a sentence ("torch.compile"); the name when empty
-    title: str = ""
     summary: str = ""
     dtypes: tuple[str, ...] = ("float64", "float32", "float16", "bfloat16")
     devices: tuple[str, ...] = ("cpu",)

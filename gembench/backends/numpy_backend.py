@@ -46,7 +46,6 @@ class NumpyKernel(Kernel):
 
 class NumpyBackend(Backend):
     name = "numpy"
-    title = "NumPy"
     summary = "catalog formulas in NumPy, analytic backward (float16 computed in float32)"
     dtypes = ("float64", "float32", "float16")
 

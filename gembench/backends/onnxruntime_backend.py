@@ -213,7 +213,6 @@ _MISSING = re.compile(r"Could not find an implementation for (\w+)\((\d+)\)")
 
 class OrtBackend(Backend):
     name = "onnxruntime"
-    title = "ONNX Runtime"
     summary = ("catalog formulas as ONNX graphs (Relu/Gelu operators for the baselines), "
                "ONNX Runtime ORT_ENABLE_ALL, I/O binding (half types computed in float32)")
     dtypes = ("float64", "float32", "float16", "bfloat16")

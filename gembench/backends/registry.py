@@ -10,7 +10,7 @@ import re
 
 from gembench.backends import plugins
 from gembench.backends.base import Backend, UnavailableBackend
-from gembench.backends.builtin import BACKEND_CLASSES
+from gembench.backends.builtin import BACKEND_CLASSES, TITLES
 
 ENV_BACKENDS = "GEMBENCH_BACKENDS"
 _TARGET = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
@@ -78,12 +78,8 @@ def backend(name: str) -> Backend:
 
 
 def title(name: str) -> str:
-    """How reports name backend ``name`` in a sentence (its class's ``title``, else the name);
-    a name no longer known (an old results file) is its own title."""
-    try:
-        return backend(name).title or name
-    except ValueError:
-        return name
+    """How reports name backend ``name`` in a sentence (:data:`TITLES`, else the name)."""
+    return TITLES.get(name, name)
 
 
 def backend_names() -> list[str]:

@@ -296,7 +296,6 @@ BASELINE_INNER: dict[str, type[AutogradKernel]] = {"relu": BranchFreeFusedKernel
 
 class CompileBackend(_CompileBackendBase):
     name = "torch_compile"
-    title = "torch.compile"
     summary = (
         "torch_eager forward (torch.nn.functional for baselines) under torch.compile "
         "(inductor, fullgraph, static shapes); backward from AOTAutograd"
@@ -306,7 +305,6 @@ class CompileBackend(_CompileBackendBase):
 
 class CompileFusedBackend(_CompileBackendBase):
     name = "torch_compile_fused"
-    title = "torch.compile, fused"
     summary = (
         "torch_fused autograd.Function (analytic backward) under torch.compile; AOTAutograd "
         "re-partitions it and saves x or less"

@@ -104,7 +104,6 @@ class EagerKernel(AutogradKernel):
 
 class EagerBackend(TorchBackend):
     name = "torch_eager"
-    title = "eager PyTorch"
     summary = "formula in ordinary torch ops (torch.nn.functional for baselines), autograd backward"
 
     def build(self, spec: Activation, dtype: str, device: str) -> EagerKernel:

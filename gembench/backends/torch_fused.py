@@ -87,7 +87,6 @@ class BranchFreeFusedKernel(FusedKernel):
 
 class FusedBackend(TorchBackend):
     name = "torch_fused"
-    title = "fused autograd.Function"
     summary = "torch.autograd.Function, analytic backward, saves only x"
 
     def build(self, spec: Activation, dtype: str, device: str) -> FusedKernel:

@@ -171,7 +171,6 @@ class TritonKernel(AutogradKernel):
 
 class TritonBackend(TorchBackend):
     name = "triton"
-    title = "Triton"
     summary = "hand-written Triton kernels, one-pass analytic backward, saves only x"
     dtypes = ("float32", "float16", "bfloat16")
     devices = ("cpu", "cuda")
