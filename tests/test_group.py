@@ -119,3 +119,18 @@ def test_the_culprit_of_a_crash_is_the_case_or_the_backend_it_names() -> None:
     assert culprits(f"{todo[0].case_id}:activation", todo) == [todo[0]]
     assert culprits("relu:numpy", todo) == todo[:2]
     assert culprits("copy", todo) == todo
+
+
+def test_a_group_gives_each_callable_the_budget_it_had_alone() -> None:
+    """Three cases sharing their ReLU, anchor and copy: 6 callables where alone they timed 12,
+    so the group's budget is half the sum of theirs; a lone case keeps its own."""
+    from types import SimpleNamespace
+
+    from gembench.engine.running.group import _group_timing
+
+    own = ["case", "relu", "anchor", "copy"]
+    members: Any = [SimpleNamespace(timing=Timing(budget_s=1.0), names=dict.fromkeys(own))
+                    for _ in range(3)]
+    assert _group_timing(members, 6).budget_s == pytest.approx(1.5)
+    assert _group_timing(members[:1], 4).budget_s == pytest.approx(1.0)
+    assert _group_timing(members, 12).budget_s == pytest.approx(3.0)

@@ -209,9 +209,6 @@ class Subject:
             rec.relu = rec.stats()
             rec.ratio_to_relu = RatioStats.identity(rec.count or 0)
 
-    def extra_timing(self, clock: Any, rec: TimingRecord) -> None:
-        """Timings made after the rounds (e.g. into a preallocated output); none by default."""
-
     def error(self) -> Error:
         return self.check.error(self.case.pass_kind)
 

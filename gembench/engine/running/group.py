@@ -77,13 +77,18 @@ def _build(case: Case, timing: Timing, seed: int, memo: dict[Any, Any]) -> Membe
     return member
 
 
-def _group_timing(members: list[Member]) -> Timing:
-    """The group's policy: the first case's, with the most samples any case asks for and the
-    budgets of all its cases spent together."""
+def _group_timing(members: list[Member], callables: int) -> Timing:
+    """The group's policy: the first case's, with the most samples any case asks for, and the
+    budget that gives each of the group's ``callables`` the time it had if each case were
+    timed alone with its baselines (a case's ``budget_s`` is for its own rounds: the case and
+    its baselines): the sum of the cases' budgets, scaled by the group's callables over the
+    sum of each case's. The baselines a group shares are timed once per round, not once per
+    case, so a group spends less time for as many rounds."""
     first = members[0].timing
+    own = sum(len(m.names) for m in members)
+    budget = sum(m.timing.budget_s for m in members) * min(1.0, callables / own)
     return replace(first, min_samples=max(m.timing.min_samples for m in members),
-                   budget_s=sum(m.timing.budget_s for m in members),
-                   retry_busy=max(m.timing.retry_busy for m in members))
+                   budget_s=budget, retry_busy=max(m.timing.retry_busy for m in members))
 
 
 def _pairs(members: list[Member]) -> tuple[tuple[str, str], ...]:
@@ -119,11 +124,11 @@ def time_rounds(members: list[Member], marker: Marker, events: Events,
     """One set of rounds over every callable of the group, re-timed up to
     ``timing.retry_busy`` times while a case was busy and the load looked transient (a steady
     neighbour would be met again: its figures are withheld by the report instead)."""
-    timing = _group_timing(members)
     fns: dict[str, Callable[[], Any]] = {}
     for m in members:
         for name, fn in m.subject.timed().items():
             fns.setdefault(m.names[name], fn)
+    timing = _group_timing(members, len(fns))
     note = ""
     if timing.cuda_graphs:
         if members[0].case.device.startswith("cuda"):
@@ -166,7 +171,6 @@ def finish(m: Member, res: Interleaved, visits: VisitBusy, note: str, group_id: 
     subject = m.subject
     rec = finish_timing(subject, view, clock, m.timing, note)
     rec.group_id, rec.group_callables, rec.order = group_id, n_callables, "shuffled"
-    subject.extra_timing(clock, rec)
     m.error.recheck = subject.recheck()
     out = Outcome(status="ok", timing=rec, memory=subject.memory(), error=m.error,
                   derived=subject.derived(rec, m.first_call), block=subject.block(view),
