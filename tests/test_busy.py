@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gembench.engine.measuring.busy import BusyMonitor
+from gembench.engine.measuring.busy import BusyMonitor, VisitBusy, evidence_ticks, resolvable
 from gembench.engine.measuring.timing import CpuClock, interleaved
 from gembench.engine.running.group import measure_one
 from gembench.spec.cases import Case
@@ -70,3 +70,40 @@ def test_only_a_transient_load_is_retried(monkeypatch: pytest.MonkeyPatch) -> No
     assert came_and_went.ticks["case"] == 9 and came_and_went.transient
     steady = visits([3, 2, 3, 3, 3, 2, 3, 3, 0, 3])
     assert not steady.transient
+    # a visit of a steady neighbour can read 0 or 1 ticks: thirds, not single visits, decide
+    lumpy = visits([0, 1, 4, 1, 0, 5, 1, 0, 4, 0, 1, 3])
+    assert not lumpy.transient
+
+
+def _visits(per_name: dict[str, tuple[float, int, int]]) -> VisitBusy:
+    """A VisitBusy as the rounds leave it: name -> (wall seconds, visits, other ticks)."""
+    v = VisitBusy(0.5)
+    v.available = True
+    for name, (wall, count, ticks) in per_name.items():
+        v.wall[name], v.count[name], v.ticks[name] = wall, count, ticks
+    return v
+
+
+def test_tick_rounding_over_many_short_visits_is_not_a_busy_machine() -> None:
+    """35 single cold calls in 74 ms that read 5 ticks of other work (what flagged 33 cases of
+    a quiet main-command run): within the rounding of 70 counter readings, so not busy, and
+    the case is judged over the whole group's visits instead."""
+    assert evidence_ticks(1) == pytest.approx(2.5)
+    assert evidence_ticks(35) == pytest.approx(3 * (35 / 3) ** 0.5)
+    short = {"case": (0.074, 35, 5)}
+    quiet = _visits({**short, "other": (2.0, 400, 4)})
+    own = quiet.of({"case"})
+    assert own.visits == 35 and own.other_cores > 0.5
+    assert not BusyMonitor.is_busy(own) and not resolvable(own)
+    judged = quiet.judge({"case"})
+    assert judged.visits == 435 and "every visit of the group" in (judged.source or "")
+    assert not BusyMonitor.is_busy(judged)
+    hog = _visits({**short, "other": (2.0, 400, 190)})  # a neighbour on one core throughout
+    assert BusyMonitor.is_busy(hog.judge({"case"}))
+
+
+def test_a_long_enough_window_is_judged_on_its_own_visits() -> None:
+    v = _visits({"case": (0.7, 28, 60), "other": (5.0, 200, 0)})
+    own = v.judge({"case"})
+    assert own.visits == 28 and own.wall_s == pytest.approx(0.7)
+    assert BusyMonitor.is_busy(own)  # 0.86 cores over its own visits

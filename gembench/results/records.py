@@ -213,6 +213,8 @@ class Busy(Record):
                        0)
     gpu: dict[str, Any] | None = doc("CUDA: NVML SM/memory clocks and throttle reasons")
     source: str | None = doc("how the figures were read")
+    visits: int | None = doc("timed visits the figures add up (each visit reads the tick "
+                             "counters twice, so their rounding adds up over visits)")
 
 
 #: how a field of :class:`~gembench.spec.cases.Case` is typed in a results file, where that

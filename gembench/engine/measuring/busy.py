@@ -10,6 +10,7 @@ installed.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from pathlib import Path
@@ -86,12 +87,29 @@ class BusyMonitor:
 
     @staticmethod
     def is_busy(busy: Busy) -> bool:
-        """Other processes used more than ``threshold_cores`` on average, and at least
-        :data:`MIN_TICKS` clock ticks in all: the counters advance in whole ticks (10 ms), so
-        one stray tick over a 10 ms window is not evidence of a busy machine."""
+        """Other processes used more than ``threshold_cores`` on average, and more clock
+        ticks than the counters' rounding can make up (:func:`evidence_ticks`)."""
         return (busy.other_cores is not None and busy.threshold_cores is not None
                 and busy.other_cores > busy.threshold_cores
-                and (busy.other_cpu_s or 0.0) * _TICK >= MIN_TICKS - 0.5)
+                and (busy.other_cpu_s or 0.0) * _TICK >= evidence_ticks(busy.visits))
+
+
+def evidence_ticks(visits: int | None) -> float:
+    """Fewest ticks of other work that show a busy machine over ``visits`` timed visits.
+
+    The counters advance in whole ticks (10 ms) and each visit reads the machine's and the
+    process's counters at its start and end: each difference is off by less than a tick
+    (variance 1/6 each), so the other-work count of ``v`` visits carries rounding with a
+    standard deviation of sqrt(v/3) ticks. Evidence is three of those, and never fewer than
+    :data:`MIN_TICKS` (one stray tick over a 10 ms window is not a busy machine)."""
+    return max(MIN_TICKS - 0.5, 3.0 * math.sqrt((visits or 1) / 3.0))
+
+
+def resolvable(busy: Busy) -> bool:
+    """Whether the figures' window is long enough that a neighbour at the threshold would
+    show: ``threshold_cores`` x wall, in ticks, reaches :func:`evidence_ticks`."""
+    return (busy.wall_s is not None and busy.threshold_cores is not None
+            and busy.threshold_cores * busy.wall_s * _TICK >= evidence_ticks(busy.visits))
 
 
 class VisitBusy:
@@ -103,8 +121,9 @@ class VisitBusy:
         self.threshold, self.device = threshold_cores, device
         self.ticks: dict[str, int] = {}
         self.wall: dict[str, float] = {}
-        self.visits = 0
-        self.busy_visits = 0  # visits during which other processes used two ticks or more
+        self.count: dict[str, int] = {}
+        #: (wall seconds, other ticks) of every visit, in time order
+        self.series: list[tuple[float, int]] = []
         self._mark: tuple[int | None, int | None, float] = (None, None, 0.0)
         self.available = _machine_busy_ticks() is not None and _own_ticks() is not None
 
@@ -114,20 +133,32 @@ class VisitBusy:
     def after(self, name: str) -> None:
         m0, o0, t0 = self._mark
         m1, o1 = _machine_busy_ticks(), _own_ticks()
-        self.wall[name] = self.wall.get(name, 0.0) + time.perf_counter() - t0
+        wall = time.perf_counter() - t0
+        self.wall[name] = self.wall.get(name, 0.0) + wall
+        self.count[name] = self.count.get(name, 0) + 1
         if None not in (m0, o0, m1, o1):
             # signed: the machine's and the process's counters tick apart, so one visit can
             # read a tick too many or too few; clamping each visit would only ever add
             other = (m1 - m0) - (o1 - o0)  # type: ignore[operator]
             self.ticks[name] = self.ticks.get(name, 0) + other
-            self.visits += 1
-            self.busy_visits += other >= 2
+            self.series.append((wall, other))
 
     @property
     def transient(self) -> bool:
-        """The other work came and went: fewer than half of the visits saw any (a steady
-        neighbour shows in nearly every visit; re-timing would only meet it again)."""
-        return self.visits > 0 and self.busy_visits < self.visits / 2
+        """The other work came and went: some third of the rounds' visits (in time order)
+        saw less than the threshold of other work. A steady neighbour shows in every third,
+        and re-timing would only meet it again. Judged on thirds, not single visits: one
+        visit of 25 ms holds two or three ticks, too few to tell a neighbour from rounding."""
+        if not self.series:
+            return False
+        k = len(self.series)
+        thirds = [self.series[i * k // 3:(i + 1) * k // 3] for i in range(3)]
+        for part in thirds:
+            wall = sum(w for w, _ in part)
+            ticks = sum(t for _, t in part)
+            if not part or ticks <= 0 or (wall > 0 and ticks / _TICK / wall <= self.threshold):
+                return True
+        return False
 
     def of(self, names: set[str]) -> Busy:
         """The :class:`Busy` record of the visits of ``names``."""
@@ -140,8 +171,21 @@ class VisitBusy:
         other = max(0, sum(self.ticks.get(n, 0) for n in names)) / _TICK
         return Busy(other_cpu_s=other, wall_s=wall, other_cores=other / wall,
                     threshold_cores=self.threshold, load_avg=load, gpu=gpu,
+                    visits=sum(self.count.get(n, 0) for n in names),
                     source=f"/proc/stat busy - /proc/self/stat utime+stime over the visits of "
                            f"the case and its baselines, {_TICK} ticks/s")
 
+    def judge(self, names: set[str]) -> Busy:
+        """The case's :class:`Busy` from its own visits (``names``: the case and its
+        baselines), or, where those are too short to show a neighbour at the threshold
+        (:func:`resolvable`: single cold calls), from every visit of the group's rounds."""
+        own = self.of(names)
+        if own.other_cpu_s is None or resolvable(own):
+            return own
+        whole = self.of(set(self.wall))
+        whole.source = (f"{whole.source}; every visit of the group (the case's own "
+                        f"{own.wall_s:.3f} s were too short to judge)")
+        return whole
 
-__all__ = ["BusyMonitor", "VisitBusy"]
+
+__all__ = ["BusyMonitor", "VisitBusy", "evidence_ticks", "resolvable"]

@@ -149,7 +149,7 @@ def time_rounds(members: list[Member], marker: Marker, events: Events,
                          after_visit=visits.after,
                          on_round=lambda r: events("round", round=r), budget_s=timing.budget_s)
         res = interleaved(fns, clock, timing, next(iter(fns)), None, plan)
-        busy = any(BusyMonitor.is_busy(visits.of(_visited(m))) for m in members)
+        busy = any(BusyMonitor.is_busy(visits.judge(_visited(m))) for m in members)
         if not busy or retries >= timing.retry_busy or not visits.transient:
             break
         retries += 1
@@ -165,7 +165,7 @@ def _visited(m: Member) -> set[str]:
 def finish(m: Member, res: Interleaved, visits: VisitBusy, note: str, group_id: str,
            n_callables: int, profile_dir: str | None, clock: Any) -> Outcome:
     """One case's outcome from its view of the group's rounds."""
-    busy = visits.of(_visited(m))
+    busy = visits.judge(_visited(m))
     busy.retries = res.retries
     view = res.view(m.names, busy)
     subject = m.subject
