@@ -114,3 +114,20 @@ def test_preallocated_output_is_timed_where_the_backend_allows() -> None:
     assert rec.timing.mode == "as_called"  # ratios use the as-called figure
     eager = measure_one(case("torch_eager", "gem", 1 << 14), TIMING, 0)
     assert eager.timing.prealloc is None
+
+
+def test_forward_backward_checks_the_forward_it_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forward wrong only in grad mode (the graph a forward+backward case times) fails the
+    case on its forward error, not only through the gradient."""
+    from gembench.backends.torch_eager import EagerKernel
+
+    plain = EagerKernel.forward
+
+    def wrong_in_grad_mode(self: EagerKernel, x: object, out: object = None) -> object:
+        y = plain(self, x, out)
+        return y * 1.5 if getattr(x, "requires_grad", False) else y
+
+    monkeypatch.setattr(EagerKernel, "forward", wrong_in_grad_mode)
+    rec = measure_one(Case(backend="torch_eager", activation="gelu", shape=(4096,),
+                           pass_="forward_backward"), TIMING, 0)
+    assert rec.status == "failed" and "forward error" in (rec.reason or ""), rec.reason
