@@ -42,3 +42,31 @@ def test_chain_combines_independent_spreads() -> None:
     assert r.median == pytest.approx(2.5) and r.count == 2
     big = chain(np.linspace(1, 2, 5000), np.ones(5000))  # reduced to quantile points
     assert big.median == pytest.approx(1.5, rel=1e-3)
+
+
+def _block(backend: str, activation: str, samples: list[float]) -> CaseRecord:
+    """A GPT-2 MLP block case timed in comparison group ``g`` (no anchor: blocks have none)."""
+    from gembench.engine.measuring.timing import summarize
+
+    cid = f"mlp_block/{backend}/{activation}/float32/cpu/256x768x3072/forward/t2/caching/hot"
+    return CaseRecord.from_json({
+        "kind": "case", "case_id": cid, "context": "mlp_block", "backend": backend,
+        "activation": activation, "label": activation, "dtype": "float32", "device": "cpu",
+        "shape": [256, 768, 3072], "numel": 256 * 768 * 3072, "pass": "forward", "threads": 2,
+        "allocator": "caching", "cache": "hot", "preset": "gpt2_small_mlp", "status": "ok",
+        "timing": {**summarize(samples), "group_id": "g"}})
+
+
+def test_the_fastest_relu_block_is_judged_round_by_round_in_a_group() -> None:
+    """Eager's ReLU block has the lower median time, but fused's is faster in 6 rounds of 7:
+    the fastest ReLU block is fused's, and no ReLU block reads below 1.00 against it."""
+    from gembench.report.frames import cost_frame
+
+    eager = [1.00, 1.00, 1.00, 1.00, 1.30, 1.30, 1.30]
+    fused = [0.98, 0.98, 0.98, 1.20, 1.28, 1.28, 1.28]  # median 1.20 > 1.00, below eager 6 of 7
+    recs = [_block("torch_eager", "relu", eager), _block("torch_fused", "relu", fused),
+            _block("torch_eager", "gem", [1.1 * s for s in eager])]
+    df = cost_frame(recs).set_index("backend")
+    relu = df[df["activation"] == "relu"]
+    assert set(relu["best_backend"]) == {"torch_fused"}
+    assert relu["cross"].min() >= 1.0
